@@ -1,0 +1,232 @@
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from editor.upstream import MODELS, EditRequest, ImageInput, InvalidEditRequest, validate
+
+from .imaging import ImageFacts, inspect_image, mask_alpha_problem
+
+DEFAULT_MODEL = "gpt-image-1"
+ACCEPT = "image/png,image/jpeg,image/webp"
+
+OPTION_LABELS = {
+    "size": "Size",
+    "quality": "Quality",
+    "n": "Number of results",
+    "background": "Background",
+    "output_format": "File format",
+    "output_compression": "Compression (0–100, JPEG and WebP)",
+    "input_fidelity": "Keep details of the input",
+}
+CHOICE_LABELS = {
+    "auto": "Automatic",
+    "low": "Low (fast)",
+    "medium": "Medium",
+    "high": "High",
+    "standard": "Standard",
+    "transparent": "Transparent",
+    "opaque": "Opaque",
+    "png": "PNG",
+    "jpeg": "JPEG",
+    "webp": "WebP",
+}
+
+
+def _choices(values, blank: str | None = None) -> list[tuple[str, str]]:
+    choices = [("", blank)] if blank else []
+    return choices + [(v, CHOICE_LABELS.get(v, v.replace("x", " × "))) for v in values]
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    widget = MultipleFileInput(attrs={"accept": ACCEPT})
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else ([data] if data else [])
+        if not files and self.required:
+            raise ValidationError("Add at least one photo to edit.", code="required")
+        return [super(MultipleImageField, self).clean(f, initial) for f in files]
+
+
+class EditForm(forms.Form):
+    """Everything a person chooses for one edit, checked in plain words before
+    anything is stored or sent upstream."""
+
+    model = forms.ChoiceField(label="Model", choices=[])
+    prompt = forms.CharField(
+        label="What should change?",
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "e.g. Put these items in a gift basket"}
+        ),
+        error_messages={"required": "Describe what should change in the photos."},
+    )
+    images = MultipleImageField(label="Photos")
+    mask = forms.FileField(
+        label="Mask (optional PNG: transparent where the first photo may change)",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["model"].choices = [(m.name, m.label) for m in MODELS.values()]
+        self.fields["model"].initial = DEFAULT_MODEL
+        chosen = (self.data.get("model") if self.is_bound else None) or self.initial.get("model")
+        self.capabilities = MODELS.get(chosen) or MODELS[DEFAULT_MODEL]
+        self._add_option_fields()
+        self.image_facts: list[ImageFacts] = []
+
+    def _add_option_fields(self) -> None:
+        caps = self.capabilities
+        fields = {
+            "size": lambda: forms.ChoiceField(
+                choices=_choices(caps.sizes), initial=caps.default_size
+            ),
+            "quality": lambda: forms.ChoiceField(
+                choices=_choices(caps.qualities),
+                initial="auto" if "auto" in caps.qualities else caps.qualities[0],
+            ),
+            "n": lambda: forms.IntegerField(min_value=1, max_value=caps.max_n, initial=1),
+            "background": lambda: forms.ChoiceField(
+                choices=_choices(caps.backgrounds), initial="auto"
+            ),
+            "output_format": lambda: forms.ChoiceField(
+                choices=_choices(caps.output_formats), initial=caps.output_formats[0]
+            ),
+            "output_compression": lambda: forms.IntegerField(
+                min_value=0, max_value=100, required=False
+            ),
+            "input_fidelity": lambda: forms.ChoiceField(
+                choices=_choices(["low", "high"], blank="Default"), required=False
+            ),
+        }
+        for name in caps.options:
+            if name in fields:
+                field = fields[name]()
+                field.label = OPTION_LABELS[name]
+                # A missing option means "the default", not an error: the form may be
+                # posted by a script, or before the options partial was swapped in.
+                field.required = False
+                self.fields[name] = field
+
+    @property
+    def option_names(self) -> list[str]:
+        return [name for name in self.capabilities.options if name in self.fields]
+
+    @property
+    def option_fields(self) -> list:
+        return [self[name] for name in self.option_names]
+
+    def clean_images(self):
+        files = self.cleaned_data["images"]
+        caps = self.capabilities
+        errors = []
+        facts = []
+        for upload in files:
+            try:
+                facts.append(
+                    inspect_image(
+                        upload,
+                        upload.name,
+                        size=upload.size,
+                        max_bytes=min(
+                            caps.max_image_bytes, settings.RETOUCH_MAX_UPLOAD_MB * 1024 * 1024
+                        ),
+                        max_pixels=settings.RETOUCH_MAX_PIXELS,
+                    )
+                )
+            except ValidationError as exc:
+                errors.append(exc)
+        if errors:
+            raise ValidationError(errors)
+        if not caps.min_images <= len(files) <= caps.max_images:
+            if caps.min_images == caps.max_images:
+                raise ValidationError(
+                    f"{caps.label} edits exactly {caps.max_images} photo; you added {len(files)}.",
+                    code="count",
+                )
+            raise ValidationError(
+                f"{caps.label} takes {caps.min_images} to {caps.max_images} photos; "
+                f"you added {len(files)}.",
+                code="count",
+            )
+        if caps.square_only:
+            for upload, fact in zip(files, facts, strict=True):
+                if fact.width != fact.height or fact.format != "PNG":
+                    raise ValidationError(
+                        f"{caps.label} needs a square PNG; “{upload.name}” is a "
+                        f"{fact.width}×{fact.height} {fact.format}.",
+                        code="square",
+                    )
+        self.image_facts = facts
+        return files
+
+    def clean_mask(self):
+        mask = self.cleaned_data.get("mask")
+        if not mask:
+            return None
+        facts = inspect_image(
+            mask,
+            mask.name,
+            size=mask.size,
+            max_bytes=self.capabilities.mask_max_bytes,
+            max_pixels=settings.RETOUCH_MAX_PIXELS,
+        )
+        problem = mask_alpha_problem(mask)
+        if problem:
+            raise ValidationError(problem, code="mask_alpha")
+        self.mask_facts = facts
+        return mask
+
+    def clean(self):
+        cleaned = super().clean()
+        mask = cleaned.get("mask")
+        if mask and self.image_facts:
+            first = self.image_facts[0]
+            if (self.mask_facts.width, self.mask_facts.height) != (first.width, first.height):
+                self.add_error(
+                    "mask",
+                    f"The mask is {self.mask_facts.width}×{self.mask_facts.height} pixels; it "
+                    f"must be the same size as the first photo ({first.width}×{first.height}).",
+                )
+        if not self.errors:
+            self._validate_for_upstream(cleaned)
+        return cleaned
+
+    def _validate_for_upstream(self, cleaned) -> None:
+        """The client's own rules (per-model options, sizes, counts) before any upload."""
+        images = [
+            ImageInput(f.name, fact.content_type, f)
+            for f, fact in zip(cleaned["images"], self.image_facts, strict=True)
+        ]
+        mask = cleaned.get("mask")
+        request = EditRequest(
+            model=cleaned["model"],
+            prompt=cleaned["prompt"],
+            images=images,
+            mask=ImageInput(mask.name, "image/png", mask) if mask else None,
+            **self.params(),
+        )
+        try:
+            validate(request)
+        except InvalidEditRequest as exc:
+            for field, messages in exc.errors.items():
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
+
+    def params(self) -> dict:
+        """The optional parameters the person set, as the API names them."""
+        params = {}
+        for name in self.option_names:
+            value = self.cleaned_data.get(name)
+            if value in (None, ""):
+                value = self.fields[name].initial
+            if value not in (None, ""):
+                params[name] = value
+        if params.get("output_format") == "png":
+            params.pop("output_compression", None)
+        return params

@@ -1,0 +1,26 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("edits/new/", views.create, name="edit_create"),
+    path("edits/options/", views.model_options, name="edit_options"),
+    path("edits/updates/", views.gallery_updates, name="gallery_updates"),
+    path("edits/<int:pk>/", views.detail, name="edit_detail"),
+    path("edits/<int:pk>/retry/", views.retry, name="edit_retry"),
+    path("edits/<int:pk>/download/", views.download_all, name="edit_download_all"),
+    path("edits/<int:pk>/mask/", views.mask_file, name="edit_mask"),
+    path("edits/<int:pk>/sources/<int:position>/", views.source_file, name="edit_source"),
+    path("edits/<int:pk>/results/<int:position>/", views.result_file, name="edit_result"),
+    path(
+        "edits/<int:pk>/results/<int:position>/download/",
+        views.result_download,
+        name="edit_result_download",
+    ),
+    path(
+        "edits/<int:pk>/results/<int:position>/thumbnail/",
+        views.result_thumbnail,
+        name="edit_result_thumbnail",
+    ),
+]

@@ -1,0 +1,233 @@
+"""Retouch settings: one file, every knob an environment variable with a safe default.
+
+The defaults run anywhere with nothing else installed (SQLite, media on local disk,
+the database task queue); DATABASE_URL and the storage variables move a team onto
+PostgreSQL and S3-compatible storage without code changes. The README's
+configuration table lists every variable read here.
+"""
+
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def envint(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def envlist(name: str, default: str) -> list[str]:
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+# pytest-django imports settings in-process; tests get the plain static storage and
+# fast password hashing without a second settings module.
+TESTING = "pytest" in sys.modules
+
+# Everything Retouch writes at run time (SQLite, uploads, results, the dev secret key)
+# lives under one git-ignored folder unless told otherwise.
+DATA_DIR = Path(env("RETOUCH_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _dev_secret_key() -> str:
+    """A random key generated once and kept on disk, so sessions survive restarts."""
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env("SECRET_KEY") or _dev_secret_key()
+DEBUG = envbool("DEBUG", False)
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+# The public address of this Retouch, used in invitation links and upstream callbacks.
+PUBLIC_URL = env("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_tasks_db",
+    "editor.teams",
+    "editor.edits",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "editor.urls"
+WSGI_APPLICATION = "editor.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "editor.teams.context_processors.current_team",
+            ],
+        },
+    },
+]
+
+# SQLite by default. WAL lets the web process read while the worker writes;
+# IMMEDIATE transactions take the write lock up front, so two writers queue on the
+# busy timeout instead of failing with "database is locked" half-way through.
+if env("DATABASE_URL"):
+    DATABASES = {
+        "default": dj_database_url.parse(
+            env("DATABASE_URL"), conn_max_age=envint("DATABASE_CONN_MAX_AGE", 60)
+        )
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db.sqlite3",
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA busy_timeout=20000;"
+                    "PRAGMA foreign_keys=ON;"
+                ),
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# Development and tests serve static files straight from static/ (no collectstatic).
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING
+
+# Uploaded sources, results and thumbnails. Never served at a public URL: every file
+# goes through a permission-checked view. MEDIA_STORAGE_BACKEND / MEDIA_STORAGE_OPTIONS
+# (JSON) select any Django storage, e.g. storages.backends.s3.S3Storage.
+MEDIA_ROOT = Path(env("MEDIA_ROOT", str(DATA_DIR / "media")))
+MEDIA_URL = None
+MEDIA_STORAGE_BACKEND = env("MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+if MEDIA_STORAGE_BACKEND.endswith("FileSystemStorage"):
+    _media_options = {"location": str(MEDIA_ROOT)}
+else:
+    _media_options = json.loads(env("MEDIA_STORAGE_OPTIONS", "{}"))
+STORAGES = {
+    "default": {"BACKEND": MEDIA_STORAGE_BACKEND, "OPTIONS": _media_options},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG or TESTING
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        ),
+    },
+}
+
+# Uploads: Django spools anything bigger than this to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+RETOUCH_MAX_UPLOAD_MB = envint("RETOUCH_MAX_UPLOAD_MB", 50)
+RETOUCH_MAX_PIXELS = envint("RETOUCH_MAX_PIXELS", 50_000_000)
+
+# Background work: Django's task framework on the database queue.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
+
+# The image editing API.
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", "https://api.acedata.cloud/openai").rstrip("/")
+OPENAI_API_KEY = env("OPENAI_API_KEY")
+OPENAI_TIMEOUT = envint("OPENAI_TIMEOUT", 300)
+# "url" or "b64_json" to always ask for one; empty: ask for URLs only when the gateway
+# needs them (several results per edit).
+OPENAI_RESPONSE_FORMAT = env("OPENAI_RESPONSE_FORMAT")
+
+# Accounts: without an invitation, nobody can sign up unless this is on.
+RETOUCH_OPEN_SIGNUP = envbool("RETOUCH_OPEN_SIGNUP", False)
+
+MAILERS = {
+    "default": {
+        "BACKEND": env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
+        "OPTIONS": json.loads(env("EMAIL_OPTIONS", "{}")),
+    }
+}
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "retouch@localhost")
+
+SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if envbool("BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

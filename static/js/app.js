@@ -1,0 +1,32 @@
+// Small page behaviours that need the browser: copying ids to the clipboard.
+(function () {
+  "use strict";
+
+  function announce(text) {
+    const region = document.getElementById("announcer") || document.getElementById("messages");
+    if (region) region.textContent = text;
+  }
+
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const source = document.querySelector(button.dataset.copy);
+    if (!source) return;
+    try {
+      await navigator.clipboard.writeText(source.textContent.trim());
+      const label = button.firstChild;
+      const old = label.textContent;
+      label.textContent = "Copied";
+      announce("Copied to the clipboard.");
+      setTimeout(() => { label.textContent = old; }, 1500);
+    } catch (err) {
+      // Clipboard access can be refused (insecure origin): select the text instead.
+      const range = document.createRange();
+      range.selectNodeContents(source);
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      announce("Press Ctrl+C to copy the selected id.");
+    }
+  });
+})();

@@ -1,0 +1,85 @@
+"""Small factory functions for tests: users with their teams, images, and edits."""
+
+import io
+
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from editor.edits.models import Edit, ResultImage, SourceImage, Status
+from editor.teams.models import Membership, Role, Team
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(username: str = "alice", *, password: str = PASSWORD, **extra):
+    return get_user_model().objects.create_user(
+        username=username, password=password, email=f"{username}@example.com", **extra
+    )
+
+
+def make_team(name: str = "Studio", members: dict | None = None) -> Team:
+    """A team with members given as {user: role}."""
+    team = Team.objects.create(name=name)
+    for user, role in (members or {}).items():
+        Membership.objects.create(team=team, user=user, role=role)
+    return team
+
+
+def personal_team(user) -> Team:
+    return Team.objects.get(memberships__user=user, is_personal=True)
+
+
+def image_bytes(
+    size: tuple[int, int] = (64, 64),
+    color=(200, 60, 40),
+    *,
+    fmt: str = "PNG",
+    mode: str = "RGB",
+) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, color).save(out, fmt)
+    return out.getvalue()
+
+
+def upload(name: str = "photo.png", data: bytes | None = None, content_type: str = "image/png"):
+    return SimpleUploadedFile(name, data if data is not None else image_bytes(), content_type)
+
+
+def make_edit(
+    team: Team,
+    user,
+    *,
+    prompt: str = "Make the sky stormy",
+    status: str = Status.QUEUED,
+    sources: int = 1,
+    results: int = 0,
+    model: str = "gpt-image-1",
+    params: dict | None = None,
+) -> Edit:
+    edit = Edit.objects.create(
+        team=team, created_by=user, prompt=prompt, status=status, model=model,
+        params=params if params is not None else {"size": "1024x1024"},
+    )
+    for position in range(sources):
+        data = image_bytes((64, 64), (20 * position, 100, 200))
+        source = SourceImage(
+            edit=edit, position=position, original_name=f"photo-{position}.png",
+            content_type="image/png", width=64, height=64, size_bytes=len(data),
+        )
+        source.file.save(f"{position}.png", ContentFile(data), save=False)
+        source.save()
+    for position in range(results):
+        data = image_bytes((96, 96), (10, 200, 40 * position))
+        result = ResultImage(
+            edit=edit, position=position, content_type="image/png", width=96, height=96,
+            size_bytes=len(data),
+        )
+        result.file.save(f"{position}.png", ContentFile(data), save=False)
+        result.thumbnail.save(f"{position}.webp", ContentFile(image_bytes(fmt="WEBP")), save=False)
+        result.save()
+    return edit
+
+
+__all__ = ["PASSWORD", "Role", "image_bytes", "make_edit", "make_team", "make_user", "upload"]
