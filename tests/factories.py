@@ -59,21 +59,34 @@ def make_edit(
     params: dict | None = None,
 ) -> Edit:
     edit = Edit.objects.create(
-        team=team, created_by=user, prompt=prompt, status=status, model=model,
+        team=team,
+        created_by=user,
+        prompt=prompt,
+        status=status,
+        model=model,
         params=params if params is not None else {"size": "1024x1024"},
     )
     for position in range(sources):
         data = image_bytes((64, 64), (20 * position, 100, 200))
         source = SourceImage(
-            edit=edit, position=position, original_name=f"photo-{position}.png",
-            content_type="image/png", width=64, height=64, size_bytes=len(data),
+            edit=edit,
+            position=position,
+            original_name=f"photo-{position}.png",
+            content_type="image/png",
+            width=64,
+            height=64,
+            size_bytes=len(data),
         )
         source.file.save(f"{position}.png", ContentFile(data), save=False)
         source.save()
     for position in range(results):
         data = image_bytes((96, 96), (10, 200, 40 * position))
         result = ResultImage(
-            edit=edit, position=position, content_type="image/png", width=96, height=96,
+            edit=edit,
+            position=position,
+            content_type="image/png",
+            width=96,
+            height=96,
             size_bytes=len(data),
         )
         result.file.save(f"{position}.png", ContentFile(data), save=False)

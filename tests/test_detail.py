@@ -13,7 +13,11 @@ pytestmark = pytest.mark.django_db
 
 def test_detail_shows_sources_results_parameters_ids_timings_and_usage(alice_client, alice):
     edit = make_edit(
-        personal_team(alice), alice, status=Status.SUCCEEDED, sources=2, results=1,
+        personal_team(alice),
+        alice,
+        status=Status.SUCCEEDED,
+        sources=2,
+        results=1,
         params={"size": "1024x1536", "quality": "high", "n": 1},
     )
     now = timezone.now()
@@ -23,14 +27,23 @@ def test_detail_shows_sources_results_parameters_ids_timings_and_usage(alice_cli
     edit.save()
     html = alice_client.get(reverse("edit_detail", args=[edit.pk])).content.decode()
     for expected in (
-        "trace-123", "task-456", "req_789", "1024x1536", "high", "gpt-image-1",
-        "775 in", "1372 out", "2147 total", 'data-copy="#trace-id"',
-        reverse("edit_source", args=[edit.pk, 0]), reverse("edit_source", args=[edit.pk, 1]),
+        "trace-123",
+        "task-456",
+        "req_789",
+        "1024x1536",
+        "high",
+        "gpt-image-1",
+        "775 in",
+        "1372 out",
+        "2147 total",
+        'data-copy="#trace-id"',
+        reverse("edit_source", args=[edit.pk, 0]),
+        reverse("edit_source", args=[edit.pk, 1]),
         reverse("edit_result", args=[edit.pk, 0]),
         reverse("edit_result_download", args=[edit.pk, 0]),
     ):
         assert expected in html, expected
-    assert "hx-trigger=\"every 2s\"" not in html  # final: no polling
+    assert 'hx-trigger="every 2s"' not in html  # final: no polling
 
 
 def test_pending_detail_polls_its_own_status_partial(alice_client, alice):

@@ -21,8 +21,12 @@ def body(response) -> bytes:
 @pytest.fixture
 def finished(alice):
     return make_edit(
-        personal_team(alice), alice, prompt="Put these items in a gift basket!",
-        status=Status.SUCCEEDED, sources=2, results=3,
+        personal_team(alice),
+        alice,
+        prompt="Put these items in a gift basket!",
+        status=Status.SUCCEEDED,
+        sources=2,
+        results=3,
     )
 
 
@@ -71,7 +75,9 @@ def test_all_results_download_as_one_streamed_zip(alice_client, finished):
 
 
 def test_missing_positions_are_404(alice_client, finished):
-    assert alice_client.get(reverse("edit_result_download", args=[finished.pk, 9])).status_code == 404
+    assert (
+        alice_client.get(reverse("edit_result_download", args=[finished.pk, 9])).status_code == 404
+    )
     assert alice_client.get(reverse("edit_source", args=[finished.pk, 9])).status_code == 404
 
 

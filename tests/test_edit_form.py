@@ -46,14 +46,17 @@ def test_valid_submission_queues_an_edit_and_answers_with_its_card(
     assert edit.created_by == alice
     assert edit.team.memberships.get().user == alice
     assert edit.params == {
-        "n": 2, "size": "1024x1024", "quality": "low", "background": "auto",
+        "n": 2,
+        "size": "1024x1024",
+        "quality": "low",
+        "background": "auto",
         "output_format": "png",
     }
     assert [s.original_name for s in edit.sources.all()] == ["a.png", "b.jpg"]
     assert [s.content_type for s in edit.sources.all()] == ["image/png", "image/jpeg"]
     html = response.content.decode()
     assert f'id="edit-{edit.pk}"' in html
-    assert 'data-pending' in html
+    assert "data-pending" in html
     assert 'id="edit-form"' in html and 'hx-swap-oob="true"' in html
     task = DBTaskResult.objects.get()
     assert task.task_path == "editor.edits.tasks.run_edit"
@@ -96,7 +99,9 @@ def test_a_file_over_the_size_limit_is_refused(alice_client, settings):
     noisy = io.BytesIO()
     Image.frombytes("RGB", (700, 700), os.urandom(700 * 700 * 3)).save(noisy, "PNG")
     assert noisy.tell() > 1024 * 1024
-    assert_refused(post_edit(alice_client, [upload("big.png", noisy.getvalue())]), "the limit is 1.0")
+    assert_refused(
+        post_edit(alice_client, [upload("big.png", noisy.getvalue())]), "the limit is 1.0"
+    )
 
 
 def test_too_many_pixels_is_refused(alice_client, settings):
@@ -131,9 +136,7 @@ def test_gpt_image_1_takes_at_most_sixteen_photos(alice_client):
 
 
 def test_transparent_background_needs_png_or_webp(alice_client):
-    response = post_edit(
-        alice_client, [upload()], background="transparent", output_format="jpeg"
-    )
+    response = post_edit(alice_client, [upload()], background="transparent", output_format="jpeg")
     assert "transparent" in response.content.decode().lower()
     assert Edit.objects.count() == 0
 

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 
 
 def poll(client, *pending: str):
-    return client.get(reverse("gallery_updates"), {"pending": list(pending)}, HTTP_HX_REQUEST="true")
+    return client.get(
+        reverse("gallery_updates"), {"pending": list(pending)}, HTTP_HX_REQUEST="true"
+    )
 
 
 def test_empty_gallery_says_what_to_do_next(alice_client):
@@ -58,7 +60,7 @@ def test_pending_cards_carry_their_status_for_the_single_poller(alice_client, al
     assert f'value="{pending.pk}:running" data-pending' in html
     assert f'value="{done.pk}:' not in html
     assert html.count('hx-get="/edits/updates/"') == 1
-    assert "every 2s [document.querySelector('[data-pending]')]" in html
+    assert "every 2s [!!document.querySelector('[data-pending]')]" in html
 
 
 def test_poll_returns_nothing_when_nothing_changed(alice_client, alice):

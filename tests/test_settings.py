@@ -16,7 +16,12 @@ def _run_django(code: str, tmp_path, **env) -> str:
     environment |= env
     done = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=True,
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return done.stdout.strip()
 

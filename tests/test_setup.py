@@ -23,7 +23,12 @@ def test_fresh_database_sends_home_and_sign_in_to_first_admin_form(client):
 def test_first_admin_is_created_signed_in_and_owns_a_personal_team(client):
     response = client.post(
         reverse("setup"),
-        {"username": "ada", "email": "", "password1": "A-long-pass-9!", "password2": "A-long-pass-9!"},
+        {
+            "username": "ada",
+            "email": "",
+            "password1": "A-long-pass-9!",
+            "password2": "A-long-pass-9!",
+        },
     )
     assert response.status_code == 302
     admin = get_user_model().objects.get(username="ada")

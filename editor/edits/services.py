@@ -34,7 +34,14 @@ def enqueue_edit(edit: Edit) -> None:
 
 @transaction.atomic
 def create_edit(
-    *, membership, model: str, prompt: str, params: dict, images: Iterable, facts, mask=None,
+    *,
+    membership,
+    model: str,
+    prompt: str,
+    params: dict,
+    images: Iterable,
+    facts,
+    mask=None,
     parent: Edit | None = None,
 ) -> Edit:
     edit = Edit.objects.create(

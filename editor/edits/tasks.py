@@ -59,8 +59,8 @@ def run_edit(edit_id: int) -> str:
         return "missing"
     if not edit.mark_running():
         return "not-queued"
-    client = upstream_client()
     with ExitStack() as stack:
+        client = stack.enter_context(upstream_client())
         try:
             request = build_request(edit, stack)
             result = client.edit(request)

@@ -2,100 +2,202 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import editor.edits.models
 from django.conf import settings
 from django.db import migrations, models
 
+import editor.edits.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('teams', '0001_initial'),
+        ("teams", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Edit',
+            name="Edit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(max_length=64)),
-                ('prompt', models.TextField()),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('mask', models.FileField(blank=True, max_length=255, upload_to=editor.edits.models.mask_upload_to)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Done'), ('failed', 'Failed')], db_index=True, default='queued', max_length=10)),
-                ('error_code', models.CharField(blank=True, max_length=64)),
-                ('error_message', models.TextField(blank=True)),
-                ('error_detail', models.TextField(blank=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('trace_id', models.CharField(blank=True, db_index=True, max_length=100)),
-                ('task_id', models.CharField(blank=True, db_index=True, max_length=100)),
-                ('request_id', models.CharField(blank=True, db_index=True, max_length=100)),
-                ('upstream_created', models.BigIntegerField(blank=True, null=True)),
-                ('upstream_elapsed', models.FloatField(blank=True, null=True)),
-                ('usage', models.JSONField(blank=True, null=True)),
-                ('callback_token', models.CharField(default=editor.edits.models._new_callback_token, editable=False, max_length=64)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='edits', to=settings.AUTH_USER_MODEL)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='children', to='edits.edit')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='edits', to='teams.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model", models.CharField(max_length=64)),
+                ("prompt", models.TextField()),
+                ("params", models.JSONField(blank=True, default=dict)),
+                (
+                    "mask",
+                    models.FileField(
+                        blank=True, max_length=255, upload_to=editor.edits.models.mask_upload_to
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("error_code", models.CharField(blank=True, max_length=64)),
+                ("error_message", models.TextField(blank=True)),
+                ("error_detail", models.TextField(blank=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("trace_id", models.CharField(blank=True, db_index=True, max_length=100)),
+                ("task_id", models.CharField(blank=True, db_index=True, max_length=100)),
+                ("request_id", models.CharField(blank=True, db_index=True, max_length=100)),
+                ("upstream_created", models.BigIntegerField(blank=True, null=True)),
+                ("upstream_elapsed", models.FloatField(blank=True, null=True)),
+                ("usage", models.JSONField(blank=True, null=True)),
+                (
+                    "callback_token",
+                    models.CharField(
+                        default=editor.edits.models._new_callback_token,
+                        editable=False,
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="edits",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="children",
+                        to="edits.edit",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="edits",
+                        to="teams.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='ResultImage',
+            name="ResultImage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('content_type', models.CharField(max_length=50)),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('size_bytes', models.PositiveBigIntegerField()),
-                ('file', models.FileField(max_length=255, upload_to=editor.edits.models.result_upload_to)),
-                ('thumbnail', models.FileField(blank=True, max_length=255, upload_to=editor.edits.models.thumbnail_upload_to)),
-                ('revised_prompt', models.TextField(blank=True)),
-                ('edit', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='edits.edit')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                ("content_type", models.CharField(max_length=50)),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("size_bytes", models.PositiveBigIntegerField()),
+                (
+                    "file",
+                    models.FileField(
+                        max_length=255, upload_to=editor.edits.models.result_upload_to
+                    ),
+                ),
+                (
+                    "thumbnail",
+                    models.FileField(
+                        blank=True,
+                        max_length=255,
+                        upload_to=editor.edits.models.thumbnail_upload_to,
+                    ),
+                ),
+                ("revised_prompt", models.TextField(blank=True)),
+                (
+                    "edit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="results",
+                        to="edits.edit",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position'],
-                'abstract': False,
+                "ordering": ["position"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='SourceImage',
+            name="SourceImage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('content_type', models.CharField(max_length=50)),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('size_bytes', models.PositiveBigIntegerField()),
-                ('file', models.FileField(max_length=255, upload_to=editor.edits.models.source_upload_to)),
-                ('original_name', models.CharField(blank=True, max_length=255)),
-                ('edit', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sources', to='edits.edit')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                ("content_type", models.CharField(max_length=50)),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("size_bytes", models.PositiveBigIntegerField()),
+                (
+                    "file",
+                    models.FileField(
+                        max_length=255, upload_to=editor.edits.models.source_upload_to
+                    ),
+                ),
+                ("original_name", models.CharField(blank=True, max_length=255)),
+                (
+                    "edit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sources",
+                        to="edits.edit",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position'],
-                'abstract': False,
+                "ordering": ["position"],
+                "abstract": False,
             },
         ),
         migrations.AddIndex(
-            model_name='edit',
-            index=models.Index(fields=['team', '-created_at'], name='edit_team_recent'),
+            model_name="edit",
+            index=models.Index(fields=["team", "-created_at"], name="edit_team_recent"),
         ),
         migrations.AddConstraint(
-            model_name='resultimage',
-            constraint=models.UniqueConstraint(fields=('edit', 'position'), name='unique_result_position'),
+            model_name="resultimage",
+            constraint=models.UniqueConstraint(
+                fields=("edit", "position"), name="unique_result_position"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sourceimage',
-            constraint=models.UniqueConstraint(fields=('edit', 'position'), name='unique_source_position'),
+            model_name="sourceimage",
+            constraint=models.UniqueConstraint(
+                fields=("edit", "position"), name="unique_source_position"
+            ),
         ),
     ]

@@ -1,0 +1,336 @@
+"""The gateway's request rules for ``images/edits``, written from the API contract.
+
+Every rejection is a ``BadRequest`` whose message names the offending field in plain words,
+because that message is what the app ends up showing to a person.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from . import imaging
+from .multipart import FormData, Part
+
+MB = 1024 * 1024
+GPT_IMAGE_MODELS = ("gpt-image-1", "gpt-image-1.5", "gpt-image-2")
+MODELS = (*GPT_IMAGE_MODELS, "dall-e-2")
+DEFAULT_MODEL = "gpt-image-1"
+GPT_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
+DALLE_SIZES = ("256x256", "512x512", "1024x1024")
+GPT_QUALITIES = ("low", "medium", "high", "auto")
+DALLE_QUALITIES = ("standard",)
+BACKGROUNDS = ("transparent", "opaque", "auto")
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+INPUT_FIDELITIES = ("high", "low")
+RESPONSE_FORMATS = ("url", "b64_json")
+GPT_ONLY_FIELDS = ("background", "output_format", "output_compression", "input_fidelity")
+IMAGE_FIELD = re.compile(r"^image(\[\d*\])?$")
+CUSTOM_SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+# Output tokens per 1024x1024 image, scaled by area for other sizes.
+OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "standard": 1056}
+TOKENS_PER_INPUT_IMAGE = 323
+
+
+class BadRequest(Exception):
+    """A request the gateway rejects with 400."""
+
+    def __init__(self, message: str, code: str = "bad_request") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass
+class Upload:
+    """One uploaded file with what decoding it told us (for the request log, too)."""
+
+    part: Part
+    decoded: imaging.Decoded | None = None
+
+    def describe(self) -> dict:
+        """The request-log entry; decodes the file the first time (validation reuses it)."""
+        if self.decoded is None and self.part.file is not None and self.part.size < 50 * MB:
+            self.part.file.seek(0)
+            self.decoded = imaging.decode(self.part.file)
+        decoded = self.decoded
+        return {
+            "field": self.part.name,
+            "filename": self.part.filename,
+            "content_type": self.part.content_type,
+            "size": self.part.size,
+            "format": decoded.format if decoded else None,
+            "width": decoded.width if decoded else None,
+            "height": decoded.height if decoded else None,
+            "mode": decoded.mode if decoded else None,
+            "has_alpha": decoded.has_alpha if decoded else False,
+        }
+
+
+@dataclass
+class EditJob:
+    """A validated edits request: what to render and how to answer."""
+
+    model: str
+    prompt: str
+    n: int
+    width: int
+    height: int
+    quality: str
+    background: str
+    output_format: str
+    compression: int | None
+    response_format: str
+    callback_url: str | None
+    sources: list[Image.Image] = field(repr=False)
+    mask: Image.Image | None = field(repr=False)
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    def render_spec(self) -> imaging.RenderSpec:
+        return imaging.RenderSpec(
+            prompt=self.prompt,
+            width=self.width,
+            height=self.height,
+            n=self.n,
+            output_format=self.output_format,
+            compression=self.compression,
+            transparent=self.background == "transparent",
+        )
+
+    def usage(self) -> dict:
+        """Token counts: deterministic, so tests and the cost display can rely on them."""
+        text_tokens = max(1, math.ceil(len(self.prompt) / 4))
+        image_tokens = TOKENS_PER_INPUT_IMAGE * len(self.sources)
+        per_image = OUTPUT_TOKENS[self.quality] * self.width * self.height / (1024 * 1024)
+        output_tokens = round(per_image) * self.n
+        input_tokens = text_tokens + image_tokens
+        return {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+            "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": image_tokens},
+        }
+
+
+def uploads_of(form: FormData) -> tuple[list[Upload], Upload | None]:
+    """The source image uploads in order sent (``image[]`` and ``image`` alike) and the mask."""
+    images: list[Upload] = []
+    mask: Upload | None = None
+    for part in form.files():
+        if IMAGE_FIELD.match(part.name):
+            images.append(Upload(part))
+        elif part.name == "mask" and mask is None:
+            mask = Upload(part)
+    return images, mask
+
+
+def validate(fields: dict[str, list[str]], images: list[Upload], mask: Upload | None) -> EditJob:
+    """Check an edits request against the contract; decode its images on the way."""
+    model = _first(fields, "model") or DEFAULT_MODEL
+    if model not in MODELS:
+        raise BadRequest(f"'model' must be one of {', '.join(MODELS)} (got {model!r}).")
+    dalle = model == "dall-e-2"
+
+    prompt = _first(fields, "prompt")
+    if prompt is None or not prompt.strip():
+        raise BadRequest("'prompt' is required and must not be empty.")
+    max_prompt = 1000 if dalle else 32000
+    if len(prompt) > max_prompt:
+        raise BadRequest(
+            f"'prompt' is {len(prompt)} characters long; {model} accepts at most {max_prompt}."
+        )
+
+    _check_image_count(model, images)
+    for position, upload in enumerate(images, start=1):
+        _check_image(model, upload, position)
+    if mask is not None:
+        _check_mask(mask, images[0])
+
+    n = _int_field(fields, "n", default=1)
+    if not 1 <= n <= 10:
+        raise BadRequest(f"'n' must be between 1 and 10 (got {n}).")
+
+    if dalle:
+        for name in GPT_ONLY_FIELDS:
+            if _first(fields, name) is not None:
+                raise BadRequest(f"'{name}' is not supported by dall-e-2.")
+    width, height = _size(model, _first(fields, "size"), images[0])
+    quality = _choice(fields, "quality", DALLE_QUALITIES if dalle else GPT_QUALITIES, model)
+    background = _choice(fields, "background", BACKGROUNDS, model) or "auto"
+    output_format = _choice(fields, "output_format", OUTPUT_FORMATS, model) or "png"
+    if background == "transparent" and output_format == "jpeg":
+        raise BadRequest(
+            "'background' transparent needs 'output_format' png or webp; jpeg has no alpha."
+        )
+    compression = None
+    if _first(fields, "output_compression") is not None:
+        compression = _int_field(fields, "output_compression", default=100)
+        if not 0 <= compression <= 100:
+            raise BadRequest(f"'output_compression' must be between 0 and 100 (got {compression}).")
+    _choice(fields, "input_fidelity", INPUT_FIDELITIES, model)
+    response_format = _choice(fields, "response_format", RESPONSE_FORMATS, model) or "b64_json"
+
+    callback_url = _first(fields, "callback_url")
+    if callback_url is not None and not re.match(r"^https?://[^\s/]+", callback_url):
+        raise BadRequest(f"'callback_url' must be an http or https URL (got {callback_url!r}).")
+
+    return EditJob(
+        model=model,
+        prompt=prompt,
+        n=n,
+        width=width,
+        height=height,
+        quality=_resolved_quality(quality, dalle),
+        background="transparent" if background == "transparent" else "opaque",
+        output_format=output_format,
+        compression=compression,
+        response_format=response_format,
+        callback_url=callback_url,
+        sources=[upload.decoded.image for upload in images],  # type: ignore[union-attr,misc]
+        mask=mask.decoded.image if mask is not None else None,  # type: ignore[union-attr]
+    )
+
+
+def _first(fields: dict[str, list[str]], name: str) -> str | None:
+    values = fields.get(name)
+    return values[0] if values else None
+
+
+def _int_field(fields: dict[str, list[str]], name: str, default: int) -> int:
+    raw = _first(fields, name)
+    if raw is None:
+        return default
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise BadRequest(f"'{name}' must be a whole number (got {raw!r}).") from None
+
+
+def _choice(
+    fields: dict[str, list[str]], name: str, allowed: tuple[str, ...], model: str
+) -> str | None:
+    value = _first(fields, name)
+    if value is not None and value not in allowed:
+        raise BadRequest(
+            f"'{name}' must be one of {', '.join(allowed)} for {model} (got {value!r})."
+        )
+    return value
+
+
+def _check_image_count(model: str, images: list[Upload]) -> None:
+    if not images:
+        raise BadRequest("'image[]' is required: send at least one source image.")
+    if model == "dall-e-2" and len(images) != 1:
+        raise BadRequest(f"'image' must be exactly one image for dall-e-2 (got {len(images)}).")
+    if len(images) > 16:
+        raise BadRequest(f"'image[]' accepts at most 16 images (got {len(images)}).")
+
+
+def _label(upload: Upload, position: int) -> str:
+    name = f" ({upload.part.filename})" if upload.part.filename else ""
+    return f"'{upload.part.name}' #{position}{name}"
+
+
+def _check_image(model: str, upload: Upload, position: int) -> None:
+    label = _label(upload, position)
+    if upload.part.size >= 50 * MB:
+        raise BadRequest(f"{label} is {upload.part.size} bytes; images must be under 50 MB.")
+    if model == "dall-e-2" and upload.part.size >= 4 * MB:
+        raise BadRequest(f"{label} is {upload.part.size} bytes; dall-e-2 needs under 4 MB.")
+    if upload.decoded is None:
+        upload.part.file.seek(0)  # type: ignore[union-attr]
+        upload.decoded = imaging.decode(upload.part.file)  # type: ignore[arg-type]
+    decoded = upload.decoded
+    if decoded.error is not None:
+        raise BadRequest(f"{label} is not a valid image: {decoded.error}.")
+    if decoded.format not in imaging.ACCEPTED_FORMATS:
+        raise BadRequest(f"{label} is {decoded.format}; only PNG, JPEG and WebP are accepted.")
+    if model == "dall-e-2":
+        if decoded.format != "PNG":
+            raise BadRequest(f"{label} is {decoded.format}; dall-e-2 needs a PNG.")
+        if decoded.width != decoded.height:
+            raise BadRequest(
+                f"{label} is {decoded.width}x{decoded.height}; dall-e-2 needs a square image."
+            )
+
+
+def _check_mask(mask: Upload, first: Upload) -> None:
+    if mask.part.size > 4 * MB:
+        raise BadRequest(f"'mask' is {mask.part.size} bytes; it must be at most 4 MB.")
+    if mask.decoded is None:
+        mask.part.file.seek(0)  # type: ignore[union-attr]
+        mask.decoded = imaging.decode(mask.part.file)  # type: ignore[arg-type]
+    decoded = mask.decoded
+    if decoded.error is not None:
+        raise BadRequest(f"'mask' is not a valid image: {decoded.error}.")
+    if decoded.format != "PNG":
+        raise BadRequest(f"'mask' is {decoded.format}; it must be a PNG with an alpha channel.")
+    if not decoded.has_alpha:
+        raise BadRequest(
+            f"'mask' has no alpha channel (mode {decoded.mode}); transparent pixels mark the area"
+            " to edit."
+        )
+    source = first.decoded
+    assert source is not None
+    if (decoded.width, decoded.height) != (source.width, source.height):
+        raise BadRequest(
+            f"'mask' is {decoded.width}x{decoded.height} but the first image is "
+            f"{source.width}x{source.height}; they must be the same size."
+        )
+
+
+def _size(model: str, raw: str | None, first: Upload) -> tuple[int, int]:
+    if model == "dall-e-2":
+        value = raw or "1024x1024"
+        if value not in DALLE_SIZES:
+            raise BadRequest(
+                f"'size' must be one of {', '.join(DALLE_SIZES)} for dall-e-2 (got {value!r})."
+            )
+        return _parse_size(value)
+    value = raw or "1024x1024"
+    if value == "auto":
+        decoded = first.decoded
+        assert decoded is not None and decoded.width and decoded.height
+        ratio = decoded.width / decoded.height
+        if ratio >= 1.25:
+            return 1536, 1024
+        if ratio <= 0.8:
+            return 1024, 1536
+        return 1024, 1024
+    if value in GPT_SIZES:
+        return _parse_size(value)
+    if model == "gpt-image-2":
+        return _custom_size(value)
+    raise BadRequest(f"'size' must be one of {', '.join(GPT_SIZES)} for {model} (got {value!r}).")
+
+
+def _custom_size(value: str) -> tuple[int, int]:
+    """The newer gateway models take any WIDTHxHEIGHT within limits; these are the simulator's."""
+    match = CUSTOM_SIZE.match(value)
+    rule = "WIDTHxHEIGHT with sides multiples of 16 from 256 to 3840 and at most 3:1"
+    if not match:
+        raise BadRequest(f"'size' must be auto or {rule} for gpt-image-2 (got {value!r}).")
+    width, height = int(match[1]), int(match[2])
+    ok = all(256 <= side <= 3840 and side % 16 == 0 for side in (width, height))
+    if not ok or max(width, height) > 3 * min(width, height):
+        raise BadRequest(f"'size' must be auto or {rule} for gpt-image-2 (got {value!r}).")
+    return width, height
+
+
+def _parse_size(value: str) -> tuple[int, int]:
+    width, height = value.split("x")
+    return int(width), int(height)
+
+
+def _resolved_quality(quality: str | None, dalle: bool) -> str:
+    if dalle:
+        return "standard"
+    if quality in (None, "auto"):
+        return "medium"
+    return quality

@@ -1,0 +1,28 @@
+"""Client for the OpenAI Images Edits API (directly or through the AceData Cloud gateway).
+
+Plain Python with no Django imports: the app works with the typed results and the single
+``UpstreamError`` exported here and never sees the wire format.
+"""
+
+from .capabilities import DEFAULT_MODEL, MODELS, ModelCapabilities, get_model, validate
+from .client import ImagesClient, parse_callback
+from .errors import InvalidEditRequest, UpstreamError
+from .schema import Accepted, EditRequest, EditResult, ImageInput, ResultImage, TaskInfo
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS",
+    "Accepted",
+    "EditRequest",
+    "EditResult",
+    "ImageInput",
+    "ImagesClient",
+    "InvalidEditRequest",
+    "ModelCapabilities",
+    "ResultImage",
+    "TaskInfo",
+    "UpstreamError",
+    "get_model",
+    "parse_callback",
+    "validate",
+]

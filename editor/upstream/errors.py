@@ -1,0 +1,482 @@
+"""The one exception type the rest of Retouch sees from the image service, and the rules that
+turn every failure shape (gateway JSON, OpenAI JSON, HTML error pages, network trouble) into it.
+
+Two audiences read an error: the person whose edit failed (``message``: plain words, what
+happens next) and whoever debugs it (``detail``, ``status``, ``trace_id``, ``request_id``).
+The worker decides about retries from ``retryable`` and ``retry_after`` only, so the mapping
+below is the single place that knows which failures are worth another attempt.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+# Retry-After beyond a day is almost certainly a parsing accident or a hostile value; the
+# worker should not park an edit for longer than that on the server's word alone.
+MAX_RETRY_AFTER = 24 * 60 * 60.0
+
+_DETAIL_MAX_CHARS = 500
+
+_TRY_AGAIN = "Retouch will try again shortly."
+_ADMIN_KEY = "An administrator must check OPENAI_API_KEY."
+
+# Categories, each with its user-facing message and whether another attempt can help.
+# The message must never promise a retry that ``retryable`` does not allow.
+_CATEGORIES: dict[str, tuple[str, bool]] = {
+    "bad_request": (
+        "The image service could not accept this edit. Check the images, the mask and the "
+        "settings, then try again.",
+        False,
+    ),
+    "bad_mask": (
+        "The image service did not accept the mask. Paint the area to change again (the mask "
+        "must be the same size as the first image) and try again.",
+        False,
+    ),
+    "bad_image": (
+        "The image service did not accept one of the images. Try a different PNG, JPEG or "
+        "WebP image.",
+        False,
+    ),
+    "bad_prompt": (
+        "The image service did not accept the description. Change it and try again.",
+        False,
+    ),
+    "bad_setting": (
+        "The image service did not accept one of the settings for this model. Choose "
+        "different settings and try again.",
+        False,
+    ),
+    "moderation": (
+        "The image service's safety system refused this edit. Try a different description "
+        "or image.",
+        False,
+    ),
+    "token_mismatched": (
+        "The image service says Retouch's API key is not meant for image edits. " + _ADMIN_KEY,
+        False,
+    ),
+    "api_not_implemented": (
+        "The image service does not offer image edits at the configured address. An "
+        "administrator must check OPENAI_BASE_URL.",
+        False,
+    ),
+    "invalid_token": (
+        "The image service did not accept Retouch's API key. " + _ADMIN_KEY,
+        False,
+    ),
+    "forbidden": (
+        "The image service does not allow this account to use this model. Try another model, "
+        "or ask an administrator to check the account.",
+        False,
+    ),
+    "not_found": (
+        "The image service does not know the address Retouch is configured with. An "
+        "administrator must check OPENAI_BASE_URL.",
+        False,
+    ),
+    "payload_too_large": (
+        "The images are too large for the image service. Use smaller images and try again.",
+        False,
+    ),
+    "rate_limited": (
+        "The image service is busy right now (too many requests). " + _TRY_AGAIN,
+        True,
+    ),
+    "insufficient_quota": (
+        "The image service account has used up its quota or credit. An administrator must "
+        "add credit before edits can run again.",
+        False,
+    ),
+    "server_error": (
+        "The image service had an internal problem. " + _TRY_AGAIN,
+        True,
+    ),
+    "unavailable": (
+        "The image service is unavailable right now. " + _TRY_AGAIN,
+        True,
+    ),
+    "gateway_timeout": (
+        "The image service took too long to finish this edit. " + _TRY_AGAIN + " If this "
+        "keeps happening, an administrator can switch Retouch to callback mode, which does "
+        "not wait on an open connection.",
+        True,
+    ),
+    "timeout": (
+        "The image service did not answer in time. " + _TRY_AGAIN,
+        True,
+    ),
+    "connect_error": (
+        "Retouch could not reach the image service. " + _TRY_AGAIN,
+        True,
+    ),
+    "connection_lost": (
+        "The connection to the image service broke off before the answer arrived. " + _TRY_AGAIN,
+        True,
+    ),
+    "malformed_response": (
+        "The image service sent an answer Retouch could not read. " + _TRY_AGAIN,
+        True,
+    ),
+    "download_failed": (
+        "Retouch could not download the finished image from the image service. " + _TRY_AGAIN,
+        True,
+    ),
+    "too_large": (
+        "The finished image is larger than Retouch accepts, so it was not downloaded. Try "
+        "fewer results or a smaller size.",
+        False,
+    ),
+    "unknown_client_error": (
+        "The image service refused this edit. Check the images and settings, then try again.",
+        False,
+    ),
+    "unknown_server_error": (
+        "The image service failed to finish this edit. " + _TRY_AGAIN,
+        True,
+    ),
+    "unknown_failure": (
+        "The image service could not finish this edit.",
+        False,
+    ),
+}
+
+# Upstream codes (gateway ``error.code``, OpenAI ``error.code``/``error.type``) whose meaning
+# is clear without an HTTP status — callbacks and task records carry no status.
+_CODE_CATEGORY: dict[str, str] = {
+    "bad_request": "bad_request",
+    "invalid_request_error": "bad_request",
+    "invalid_value": "bad_request",
+    "invalid_image": "bad_image",
+    "invalid_image_format": "bad_image",
+    "image_too_large": "bad_image",
+    "invalid_mask": "bad_mask",
+    "moderation_blocked": "moderation",
+    "content_policy_violation": "moderation",
+    "content_filter": "moderation",
+    "token_mismatched": "token_mismatched",
+    "api_not_implemented": "api_not_implemented",
+    "invalid_token": "invalid_token",
+    "invalid_api_key": "invalid_token",
+    "authentication_error": "invalid_token",
+    "forbidden": "forbidden",
+    "permission_error": "forbidden",
+    "not_found": "not_found",
+    "too_many_requests": "rate_limited",
+    "rate_limit_exceeded": "rate_limited",
+    "insufficient_quota": "insufficient_quota",
+    "billing_hard_limit_reached": "insufficient_quota",
+    "api_error": "server_error",
+    "server_error": "server_error",
+    "internal_error": "server_error",
+    "bad_gateway": "unavailable",
+    "service_unavailable": "unavailable",
+    "overloaded": "unavailable",
+    "gateway_timeout": "gateway_timeout",
+    "timeout": "timeout",
+    "connect_error": "connect_error",
+    "connection_lost": "connection_lost",
+    "malformed_response": "malformed_response",
+    "download_failed": "download_failed",
+    "too_large": "too_large",
+}
+
+# The code we report when the body names none, so logs and the worker always see one.
+_STATUS_CODE: dict[int, str] = {
+    400: "bad_request",
+    401: "invalid_token",
+    403: "forbidden",
+    404: "not_found",
+    408: "timeout",
+    413: "payload_too_large",
+    429: "too_many_requests",
+    500: "api_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+    504: "gateway_timeout",
+}
+
+_PARAM_CATEGORY = {
+    "mask": "bad_mask",
+    "image": "bad_image",
+    "image[]": "bad_image",
+    "prompt": "bad_prompt",
+}
+
+
+class UpstreamError(Exception):
+    """Anything that kept an edit (or a task lookup) from producing images.
+
+    ``message`` is for the person using Retouch; ``detail`` is the service's own words.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        detail: str = "",
+        status: int | None = None,
+        trace_id: str | None = None,
+        request_id: str | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+        param: str | None = None,
+    ) -> None:
+        category = _category(code, status, param, detail)
+        default_message, default_retryable = _CATEGORIES[category]
+        self.code = code
+        self.message = message or default_message
+        self.detail = detail
+        self.status = status
+        self.trace_id = trace_id
+        self.request_id = request_id
+        self.retryable = default_retryable if retryable is None else retryable
+        self.retry_after = retry_after
+        self.param = param
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        head = self.code if self.status is None else f"{self.code} (HTTP {self.status})"
+        ids = ", ".join(
+            f"{name}={value}"
+            for name, value in (("trace_id", self.trace_id), ("request_id", self.request_id))
+            if value
+        )
+        text = f"{head}: {self.detail or self.message}"
+        if self.retryable:
+            text += " [retryable"
+            if self.retry_after is not None:
+                text += f" after {self.retry_after:g}s"
+            text += "]"
+        return f"{text} ({ids})" if ids else text
+
+    def __repr__(self) -> str:
+        return (
+            f"UpstreamError(code={self.code!r}, status={self.status!r}, "
+            f"retryable={self.retryable!r}, trace_id={self.trace_id!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructor arguments are lost by Exception's default pickling, and
+        # task queues and multiprocessing pickle exceptions.
+        return (_rebuild_error, (self.as_dict(),))
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-safe snapshot, for storing on a failed edit."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "detail": self.detail,
+            "status": self.status,
+            "trace_id": self.trace_id,
+            "request_id": self.request_id,
+            "retryable": self.retryable,
+            "retry_after": self.retry_after,
+            "param": self.param,
+        }
+
+
+def _rebuild_error(state: dict[str, Any]) -> UpstreamError:
+    return UpstreamError(**state)
+
+
+class InvalidEditRequest(ValueError):
+    """The edit breaks a rule of the chosen model; nothing was sent.
+
+    ``errors`` maps a form field name to plain-language messages, so a Django form can
+    attach them next to the matching fields.
+    """
+
+    def __init__(self, errors: Mapping[str, list[str]]) -> None:
+        self.errors: dict[str, list[str]] = {field: list(msgs) for field, msgs in errors.items()}
+        summary = "; ".join(
+            f"{field}: {' '.join(msgs)}" for field, msgs in self.errors.items() if msgs
+        )
+        super().__init__(summary or "invalid edit request")
+
+
+def _category(code: str, status: int | None, param: str | None, detail: str) -> str:
+    """Pick the category from the status first (it is authoritative about retrying), letting
+    the code refine it only within what that status allows."""
+    known = _CODE_CATEGORY.get(code)
+    if status is None or 200 <= status < 300:
+        # No status (callback, task record) or an error inside a 200: the code is all we have.
+        if known is None:
+            return "unknown_failure"
+        if known == "bad_request":
+            return _bad_request_category(param, detail)
+        return known
+    if status == 400 or status == 422:
+        if known in {
+            "token_mismatched",
+            "api_not_implemented",
+            "moderation",
+            "bad_mask",
+            "bad_image",
+            "insufficient_quota",
+        }:
+            return known
+        return _bad_request_category(param, detail)
+    if status == 401:
+        return "invalid_token"
+    if status == 402:
+        return "insufficient_quota"
+    if status == 403:
+        return "moderation" if known == "moderation" else "forbidden"
+    if status == 404:
+        return "not_found"
+    if status == 408:
+        return "timeout"
+    if status == 413:
+        return "payload_too_large"
+    if status == 429:
+        return "insufficient_quota" if known == "insufficient_quota" else "rate_limited"
+    if status == 500:
+        return "server_error"
+    if status in (502, 503):
+        return "unavailable"
+    if status == 504:
+        return "gateway_timeout"
+    if status >= 500:
+        return "unknown_server_error"
+    return "unknown_client_error"
+
+
+def _bad_request_category(param: str | None, detail: str) -> str:
+    if param in _PARAM_CATEGORY:
+        return _PARAM_CATEGORY[param]
+    if param:
+        return "bad_setting"
+    # The gateway names no param; its messages do mention the mask when that is the problem.
+    if "mask" in detail.lower():
+        return "bad_mask"
+    return "bad_request"
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait, from ``Retry-After`` (delta-seconds or an HTTP date) or OpenAI's
+    ``retry-after-ms``; None when absent or unreadable."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    ms = lowered.get("retry-after-ms")
+    if ms:
+        try:
+            return _clamp(float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = (lowered.get("retry-after") or "").strip()
+    if not value:
+        return None
+    try:
+        return _clamp(float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return _clamp(when.timestamp() - (time.time() if now is None else now))
+
+
+def _clamp(seconds: float) -> float | None:
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def error_from_body(
+    body: Mapping[str, Any],
+    *,
+    status: int | None = None,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+) -> UpstreamError:
+    """Both error shapes: the gateway's ``{success:false, error:{code,message}, trace_id}`` and
+    OpenAI's ``{error:{message,type,param,code}}``; also a bare ``{message}``."""
+    err = body.get("error")
+    code = param = None
+    detail = ""
+    if isinstance(err, Mapping):
+        code = _text(err.get("code")) or _text(err.get("type"))
+        # OpenAI puts "insufficient_quota" in type on some endpoints and code on others.
+        if _text(err.get("type")) == "insufficient_quota":
+            code = "insufficient_quota"
+        detail = _text(err.get("message")) or ""
+        param = _text(err.get("param"))
+    elif isinstance(err, str):
+        detail = err
+    if not detail:
+        detail = _text(body.get("message")) or _text(body.get("detail")) or ""
+    if not code:
+        code = _STATUS_CODE.get(status or 0) or ("http_error" if status else "upstream_error")
+    return UpstreamError(
+        code,
+        detail=_truncate(detail),
+        status=status,
+        trace_id=_text(body.get("trace_id")),
+        request_id=request_id,
+        retry_after=retry_after,
+        param=param,
+    )
+
+
+def error_from_http(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    request_id: str | None = None,
+) -> UpstreamError:
+    """A non-2xx answer, whatever its body: JSON of either shape, or an HTML proxy page."""
+    retry_after = parse_retry_after(headers)
+    parsed = _loads(body)
+    if isinstance(parsed, Mapping):
+        return error_from_body(
+            parsed, status=status, request_id=request_id, retry_after=retry_after
+        )
+    return UpstreamError(
+        _STATUS_CODE.get(status, "http_error"),
+        detail=_truncate(_plain_text(body)) or f"HTTP {status} with an empty body",
+        status=status,
+        request_id=request_id,
+        retry_after=retry_after,
+    )
+
+
+def is_error_body(body: Mapping[str, Any]) -> bool:
+    """A body that reports failure even if it came with a 2xx status (callbacks always do)."""
+    return body.get("success") is False or bool(body.get("error"))
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+_TAG = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTALL)
+_SPACE = re.compile(r"\s+")
+
+
+def _plain_text(body: bytes) -> str:
+    """Proxy error pages are HTML; keep their words for the log, not their markup."""
+    text = body[:20_000].decode("utf-8", errors="replace")
+    return _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= _DETAIL_MAX_CHARS else text[: _DETAIL_MAX_CHARS - 1] + "…"

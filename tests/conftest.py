@@ -1,0 +1,56 @@
+import pytest
+
+from editor.simulator.server import Simulator
+
+from .factories import make_user
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    """One fake gateway over real HTTP for the whole run (token ``sk-test``, no latency)."""
+    sim = Simulator(host="127.0.0.1", port=0, token="sk-test").start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim(simulator):
+    """The shared simulator with no faults, requests, tasks or callbacks left from other tests."""
+    simulator.reset()
+    yield simulator
+    simulator.reset()
+
+
+# --- Django fixtures -----------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    """Each test writes uploads and results into its own temporary folder."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
+
+
+@pytest.fixture
+def upstream(sim, settings):
+    """Point Retouch's client at the simulator for this test."""
+    settings.OPENAI_BASE_URL = sim.base_url
+    settings.OPENAI_API_KEY = "sk-test"
+    settings.OPENAI_TIMEOUT = 10
+    return sim
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client

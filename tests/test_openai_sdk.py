@@ -1,0 +1,136 @@
+"""The official ``openai`` SDK works against the simulator as it would against the gateway.
+
+This pins the simulator to what a real client sends (multipart field names, defaults) and
+reads (response shape), independently of our own API client.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import openai
+import pytest
+import requests
+from PIL import Image
+
+
+def png(size: tuple[int, int] = (96, 64), color: tuple[int, ...] = (30, 140, 90)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+def decode(b64: str | None) -> Image.Image:
+    assert b64 is not None
+    return Image.open(io.BytesIO(base64.b64decode(b64)))
+
+
+@pytest.fixture
+def sdk(sim):
+    with openai.OpenAI(base_url=sim.base_url, api_key="sk-test", max_retries=0) as client:
+        yield client
+
+
+def test_sdk_edit_with_two_images_returns_decodable_images_and_usage(sim, sdk):
+    result = sdk.images.edit(
+        model="gpt-image-1",
+        image=[("one.png", png(), "image/png"), ("two.png", png(color=(200, 0, 0)), "image/png")],
+        prompt="put both in one scene",
+        size="1536x1024",
+        quality="high",
+        output_format="webp",
+        background="opaque",
+        input_fidelity="high",
+        user="user-3",
+    )
+    [item] = result.data
+    image = decode(item.b64_json)
+    assert (image.format, image.size) == ("WEBP", (1536, 1024))
+    assert result.usage.total_tokens == result.usage.input_tokens + result.usage.output_tokens
+    assert result.usage.input_tokens_details.image_tokens > 0
+    assert (result.size, result.output_format, result.quality) == ("1536x1024", "webp", "high")
+
+    sent = sim.edit_requests[-1]
+    assert [f["field"] for f in sent.files] == ["image[]", "image[]"]
+    assert [f["filename"] for f in sent.files] == ["one.png", "two.png"]
+    assert sent.fields["model"] == ["gpt-image-1"]
+    assert sent.fields["user"] == ["user-3"]
+    assert sent.headers["authorization"] == "Bearer sk-test"
+
+
+def test_sdk_single_image_is_sent_as_image_and_n_gives_several_results(sim, sdk):
+    result = sdk.images.edit(
+        model="gpt-image-1", image=("only.png", png(), "image/png"), prompt="two takes", n=2
+    )
+    assert len(result.data) == 2
+    assert [decode(item.b64_json).size for item in result.data] == [(1024, 1024)] * 2
+    assert [f["field"] for f in sim.edit_requests[-1].files] == ["image"]
+
+
+def test_sdk_mask_is_sent_as_mask_and_honoured(sim, sdk):
+    mask = Image.new("RGBA", (96, 64), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, 48, 64))
+    mask_file = io.BytesIO()
+    mask.save(mask_file, "PNG")
+    result = sdk.images.edit(
+        model="gpt-image-1",
+        image=("photo.png", png(), "image/png"),
+        mask=("mask.png", mask_file.getvalue(), "image/png"),
+        prompt="only the left half",
+    )
+    image = decode(result.data[0].b64_json).convert("RGB")
+    assert image.getpixel((1000, 500)) == (30, 140, 90)
+    assert image.getpixel((10, 500)) != (30, 140, 90)
+    assert sim.edit_requests[-1].files[1]["field"] == "mask"
+
+
+def test_sdk_dall_e_2_with_url_results(sim, sdk):
+    result = sdk.images.edit(
+        model="dall-e-2",
+        image=("square.png", png((64, 64)), "image/png"),
+        prompt="a tiny edit",
+        size="512x512",
+        response_format="url",
+    )
+    url = result.data[0].url
+    assert url is not None and url.startswith(sim.root_url + "/_sim/files/")
+    downloaded = requests.get(url, timeout=5)
+    image = Image.open(io.BytesIO(downloaded.content))
+    assert (image.format, image.size) == ("PNG", (512, 512))
+
+
+def test_sdk_raises_authentication_error_for_a_wrong_key(sim):
+    client = openai.OpenAI(base_url=sim.base_url, api_key="sk-wrong", max_retries=0)
+    with client, pytest.raises(openai.AuthenticationError) as info:
+        client.images.edit(image=("a.png", png(), "image/png"), prompt="x")
+    # The SDK unwraps the gateway's "error" object into .body and .code.
+    assert (info.value.status_code, info.value.code) == (401, "invalid_token")
+    assert info.value.response.headers["x-request-id"].startswith("req_")
+
+
+def test_sdk_reads_an_openai_shaped_error(sim, sdk):
+    sim.push_fault(
+        "openai_error", status=400, type="invalid_request_error", param="mask", code="bad_mask"
+    )
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.images.edit(image=("a.png", png(), "image/png"), prompt="x")
+    assert (info.value.code, info.value.param, info.value.type) == (
+        "bad_mask",
+        "mask",
+        "invalid_request_error",
+    )
+
+
+def test_sdk_sees_a_rate_limit_fault_as_rate_limit_error(sim, sdk):
+    sim.push_fault("http", status=429, retry_after=1)
+    with pytest.raises(openai.RateLimitError):
+        sdk.images.edit(image=("a.png", png(), "image/png"), prompt="x")
+    assert len(sim.edit_requests) == 1
+
+
+def test_sdk_validation_error_surfaces_as_bad_request(sim, sdk):
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.images.edit(model="dall-e-2", image=("wide.png", png(), "image/png"), prompt="x")
+    assert info.value.code == "bad_request"
+    assert "square" in info.value.body["message"]
