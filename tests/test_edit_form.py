@@ -167,3 +167,45 @@ def test_model_options_show_only_that_models_fields(alice_client):
     assert 'name="size"' in dalle and 'name="background"' not in dalle
     assert "256x256" in dalle
     assert 'name="background"' in gpt and 'name="input_fidelity"' in gpt
+
+
+def mask_png(size=(64, 64), *, hole=True, mode="RGBA") -> bytes:
+    image = Image.new(mode, size, (0, 0, 0, 255) if mode == "RGBA" else 0)
+    if hole and mode == "RGBA":
+        for x in range(10, 20):
+            for y in range(10, 20):
+                image.putpixel((x, y), (0, 0, 0, 0))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_painted_mask_is_stored_with_the_edit(alice_client):
+    response = post_edit(alice_client, [upload()], mask=upload("mask.png", mask_png()))
+    assert response.status_code == 200
+    edit = Edit.objects.get()
+    with edit.mask.open("rb") as f:
+        assert Image.open(f).size == (64, 64)
+
+
+def test_a_mask_without_transparency_is_refused(alice_client):
+    flat = upload("mask.png", mask_png(mode="L", hole=False))
+    assert_refused(post_edit(alice_client, [upload()], mask=flat), "The mask has no transparency")
+
+
+def test_a_mask_with_nothing_transparent_is_refused(alice_client):
+    opaque = upload("mask.png", mask_png(hole=False))
+    assert_refused(post_edit(alice_client, [upload()], mask=opaque), "no fully transparent area")
+
+
+def test_a_mask_of_another_size_is_refused(alice_client):
+    small = upload("mask.png", mask_png((32, 32)))
+    assert_refused(
+        post_edit(alice_client, [upload()], mask=small),
+        "The mask is 32×32 pixels; it must be the same size as the first photo (64×64).",
+    )
+
+
+def test_a_mask_that_is_not_a_png_is_refused(alice_client):
+    jpeg = upload("mask.jpg", image_bytes(fmt="JPEG"), "image/jpeg")
+    assert_refused(post_edit(alice_client, [upload()], mask=jpeg), "The mask must be a PNG image.")

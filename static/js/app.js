@@ -29,4 +29,17 @@
       announce("Press Ctrl+C to copy the selected id.");
     }
   });
+
+  // Before/after slider: a native range input, so it is keyboard operable as is.
+  document.addEventListener("input", (event) => {
+    const range = event.target.closest("[data-compare-range]");
+    if (!range) return;
+    const stage = range.closest(".compare").querySelector("[data-compare]");
+    const value = Number(range.value);
+    stage.style.setProperty("--split", value + "%");
+    range.setAttribute(
+      "aria-valuetext",
+      value + "% original, " + (100 - value) + "% result"
+    );
+  });
 })();

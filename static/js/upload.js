@@ -43,6 +43,8 @@
       item.append(img, name, remove);
       list.append(item);
     });
+    // The mask painter follows the first photo.
+    form.dispatchEvent(new CustomEvent("retouch:photos", { detail: { files: chosen.slice() } }));
     const hint = form.querySelector("#images-hint");
     if (hint) {
       hint.textContent = chosen.length
