@@ -47,7 +47,9 @@ def test_painted_mask_reaches_the_api_as_a_png_with_alpha_of_the_photos_size(
 
     page.locator(".edit-card a.card-link").first.click()
     page.wait_for_url(re.compile(r".*/edits/\d+/$"))
-    stored = page.request.get(stack.url + page.locator("a[href$='/mask/'] img").get_attribute("src"))
+    stored = page.request.get(
+        stack.url + page.locator("a[href$='/mask/'] img").get_attribute("src")
+    )
     image = Image.open(io.BytesIO(stored.body())).convert("RGBA")
     alpha = image.getchannel("A")
     assert image.size == (400, 300)
@@ -56,7 +58,9 @@ def test_painted_mask_reaches_the_api_as_a_png_with_alpha_of_the_photos_size(
     page.close()
 
 
-def test_compare_slider_moves_with_the_keyboard(stack, browser, browser_simulator, tmp_path, artifacts):
+def test_compare_slider_moves_with_the_keyboard(
+    stack, browser, browser_simulator, tmp_path, artifacts
+):
     stack.create_user("kim")
     photo = tmp_path / "a.png"
     Image.new("RGB", (256, 256), (200, 200, 50)).save(photo)
