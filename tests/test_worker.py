@@ -15,6 +15,13 @@ from .factories import make_edit, make_user, personal_team
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def one_attempt(settings):
+    """One attempt per edit here, so each failure is final at once; automatic retries
+    have their own tests (test_faults.py)."""
+    settings.RETOUCH_MAX_ATTEMPTS = 1
+
+
 @pytest.fixture
 def owner():
     return make_user("olga")
@@ -128,6 +135,8 @@ def test_each_upstream_error_is_stored_as_a_failure_with_a_plain_message(
         assert edit.error_code
     assert edit.error_message
     assert "{" not in edit.error_message and "Traceback" not in edit.error_message
+    # Retouch has stopped trying: the message must not promise another attempt.
+    assert "will try again" not in edit.error_message
     if words:
         assert words in edit.error_message.lower()
     assert not edit.results.exists()

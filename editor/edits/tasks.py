@@ -1,98 +1,30 @@
-"""Background work, run by `manage.py db_worker`."""
+"""Background work, run by `manage.py worker` (or django-tasks-db's `db_worker`).
 
-import logging
-from contextlib import ExitStack
-from pathlib import PurePosixPath
+The tasks are thin: the rules live in `delivery.py` (sending, retries, callbacks) and
+`reconcile.py` (overdue callbacks, crashed workers, deadlines).
+"""
 
-from django.conf import settings
 from django.tasks import task
 
-from editor.upstream import EditRequest, ImageInput, UpstreamError
+from . import delivery, reconcile
+from .delivery import build_request
 
-from .models import Edit
-from .services import store_results, upstream_client
-
-log = logging.getLogger(__name__)
-
-
-def build_request(edit: Edit, stack: ExitStack) -> EditRequest:
-    """The upstream request for an edit, with its stored files opened for streaming."""
-    images = [
-        ImageInput(
-            filename=source.original_name or PurePosixPath(source.file.name).name,
-            content_type=source.content_type,
-            fileobj=stack.enter_context(source.file.storage.open(source.file.name, "rb")),
-        )
-        for source in edit.sources.all()
-    ]
-    mask = None
-    if edit.mask:
-        mask = ImageInput(
-            "mask.png", "image/png", stack.enter_context(edit.mask.storage.open(edit.mask.name))
-        )
-    params = dict(edit.params)
-    response_format = settings.OPENAI_RESPONSE_FORMAT
-    if not response_format and params.get("n", 1) > 1 and not _is_openai(settings.OPENAI_BASE_URL):
-        # The gateway returns several results only as URLs; OpenAI itself refuses
-        # response_format for gpt-image models, so it is only sent where needed.
-        response_format = "url"
-    if response_format:
-        params["response_format"] = response_format
-    return EditRequest(
-        model=edit.model,
-        prompt=edit.prompt,
-        images=images,
-        mask=mask,
-        user=f"retouch-user-{edit.created_by_id}" if edit.created_by_id else None,
-        **params,
-    )
-
-
-def _is_openai(base_url: str) -> bool:
-    return "api.openai.com" in base_url
+__all__ = ["build_request", "finish_callback", "reconcile_edits", "run_edit"]
 
 
 @task()
 def run_edit(edit_id: int) -> str:
-    edit = Edit.objects.filter(pk=edit_id).first()
-    if edit is None:
-        return "missing"
-    if not edit.mark_running():
-        return "not-queued"
-    with ExitStack() as stack:
-        client = stack.enter_context(upstream_client())
-        try:
-            request = build_request(edit, stack)
-            result = client.edit(request)
-        except UpstreamError as exc:
-            log.warning("Edit %s failed upstream: %s", edit.pk, exc)
-            edit.mark_failed(
-                exc.code,
-                exc.message,
-                exc.detail,
-                trace_id=exc.trace_id or "",
-                request_id=exc.request_id or "",
-            )
-            return "failed"
-        except Exception as exc:
-            log.exception("Edit %s failed unexpectedly", edit.pk)
-            edit.mark_failed(
-                "internal_error",
-                "Something went wrong inside Retouch while sending this edit. Try again; if "
-                "it keeps failing, tell your administrator.",
-                repr(exc),
-            )
-            return "failed"
-    try:
-        store_results(edit, result)
-    except Exception as exc:
-        log.exception("Edit %s: could not store results", edit.pk)
-        edit.mark_failed(
-            "store_failed",
-            "The edit finished but Retouch could not save the result. Try again.",
-            repr(exc),
-            trace_id=result.trace_id or "",
-            request_id=result.request_id or "",
-        )
-        return "failed"
-    return "succeeded"
+    """One attempt at an edit: send it upstream (sync or callback mode, by setting)."""
+    return delivery.run_attempt(edit_id)
+
+
+@task()
+def finish_callback(edit_id: int, spool_name: str, tries: int = 0) -> str:
+    """Finish an edit from a callback body the webhook stored."""
+    return delivery.finish_from_callback(edit_id, spool_name, tries)
+
+
+@task()
+def reconcile_edits() -> dict[str, int]:
+    """One reconciliation pass; `manage.py worker` runs this on a timer by itself."""
+    return dict(reconcile.reconcile())

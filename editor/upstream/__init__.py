@@ -5,7 +5,7 @@ Plain Python with no Django imports: the app works with the typed results and th
 """
 
 from .capabilities import DEFAULT_MODEL, MODELS, ModelCapabilities, get_model, validate
-from .client import ImagesClient, parse_callback
+from .client import CallbackTaskId, ImagesClient, parse_callback
 from .errors import InvalidEditRequest, UpstreamError
 from .schema import Accepted, EditRequest, EditResult, ImageInput, ResultImage, TaskInfo
 
@@ -13,6 +13,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "MODELS",
     "Accepted",
+    "CallbackTaskId",
     "EditRequest",
     "EditResult",
     "ImageInput",

@@ -16,6 +16,7 @@ import base64
 import binascii
 import contextlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -268,6 +269,7 @@ class ImagesClient:
             except UpstreamError as exc:
                 error = exc
                 error.trace_id = error.trace_id or trace_id
+                error.task_id = error.task_id or str(item["id"])
         return TaskInfo(
             id=str(item["id"]),
             trace_id=trace_id,
@@ -364,10 +366,43 @@ def parse_callback(
             raise _malformed(f"the callback body is not JSON: {exc}") from None
     if not isinstance(data, Mapping):
         raise _malformed("the callback body is not a JSON object")
-    if client is not None:
-        return parse_result(data, request_id=None, download=client.download, started=started)
-    with _OneOffDownloader() as download:
-        return parse_result(data, request_id=None, download=download, started=started)
+    try:
+        if client is not None:
+            return parse_result(data, request_id=None, download=client.download, started=started)
+        with _OneOffDownloader() as download:
+            return parse_result(data, request_id=None, download=download, started=started)
+    except UpstreamError as exc:
+        # A failure callback still says which task it is about; the app checks that.
+        exc.task_id = exc.task_id or _str(data.get("task_id"))
+        raise
+
+
+class CallbackTaskId:
+    """Finds the task id in a callback body while the body streams past, holding only a
+    small window of it, so a webhook can turn away a callback for the wrong task before
+    storing megabytes of base64.
+
+    The first ``"task_id": "..."`` pair wins; in the gateway's callback the outer and the
+    nested one are the same task. Keys inside JSON strings cannot match: their quotes are
+    escaped. ``parse_callback`` stays the authority once the whole body is read.
+    """
+
+    _PAIR = re.compile(rb'(?<!\\)"task_id"\s{0,20}:\s{0,20}"([^"\\]{1,200})"')
+    _OVERLAP = 300
+
+    def __init__(self) -> None:
+        self.task_id: str | None = None
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if self.task_id is not None:
+            return
+        window = self._tail + chunk
+        match = self._PAIR.search(window)
+        if match:
+            self.task_id = match.group(1).decode("utf-8", errors="replace")
+        else:
+            self._tail = window[-self._OVERLAP :]
 
 
 def parse_result(

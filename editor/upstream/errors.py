@@ -227,6 +227,7 @@ class UpstreamError(Exception):
         retryable: bool | None = None,
         retry_after: float | None = None,
         param: str | None = None,
+        task_id: str | None = None,
     ) -> None:
         category = _category(code, status, param, detail)
         default_message, default_retryable = _CATEGORIES[category]
@@ -239,6 +240,8 @@ class UpstreamError(Exception):
         self.retryable = default_retryable if retryable is None else retryable
         self.retry_after = retry_after
         self.param = param
+        # Set for failures reported by a callback or a task record, which name their task.
+        self.task_id = task_id
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -279,7 +282,13 @@ class UpstreamError(Exception):
             "retryable": self.retryable,
             "retry_after": self.retry_after,
             "param": self.param,
+            "task_id": self.task_id,
         }
+
+    def final_message(self) -> str:
+        """``message`` for an edit Retouch has stopped retrying: without the promise of
+        another attempt that retryable errors carry."""
+        return " ".join(self.message.replace(_TRY_AGAIN, "").split())
 
 
 def _rebuild_error(state: dict[str, Any]) -> UpstreamError:

@@ -1,0 +1,421 @@
+"""Do many edits started at once finish in about the time of one?
+
+    .venv/bin/python benchmarks/concurrent_edits.py [--latency 20] [--callback-edits 200]
+        [--sync-edits 20] [--workers 2] [--threads 10] [--size 1024x1024]
+
+Runs the real thing as separate processes on a temporary SQLite file: the API simulator
+(`python -m editor.simulator --latency 20`: every edit takes 20 s upstream), gunicorn,
+and `--workers` `manage.py worker` processes with `--threads` threads each. A signed-in
+person starts all edits at once through the web form (20 uploads in parallel), first
+in callback mode, then in sync mode, and the script waits for every edit to finish.
+
+Printed per mode: wall time (first edit created → last finished) divided by the
+latency of one edit (targets: callback ≤ 1.25, sync ≤ 2), per-edit latency
+percentiles, requests the simulator received, and the worker processes' memory.
+Everything it starts is stopped at the end, whatever happens; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import requests
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "benchmark-password-1"  # noqa: S105 - a throwaway local account
+TOKEN = "sk-bench"  # noqa: S105 - the simulator's token
+LISTENING = re.compile(r"listening on (http://\S+)")
+CLIENTS = 20
+STARTUP_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Processes:
+    """Every process this script starts, so that all of them are stopped at the end."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log = open(log_path, "a")  # noqa: SIM115 - closed in stop_all()
+        self.running: list[subprocess.Popen] = []
+
+    def start(self, args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
+        kwargs.setdefault("stdout", self.log)
+        kwargs.setdefault("stderr", subprocess.STDOUT)
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, **kwargs)  # noqa: S603
+        self.running.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen, timeout: float = 30) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if proc in self.running:
+            self.running.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(reversed(self.running)):
+            self.stop(proc, timeout=15)
+        self.log.close()
+
+
+def start_simulator(procs: Processes, latency: float) -> str:
+    proc = procs.start(
+        [
+            sys.executable,
+            "-m",
+            "editor.simulator",
+            "--port",
+            "0",
+            "--token",
+            TOKEN,
+            "--latency",
+            str(latency),
+        ],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline and proc.poll() is None:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            match = LISTENING.search(proc.stdout.readline())
+            if match:
+                threading.Thread(target=lambda: [*proc.stdout], daemon=True).start()
+                return match.group(1)
+    raise SystemExit("the simulator did not start")
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def wait_http(url: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=5)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer")
+
+
+def sign_in(url: str) -> requests.Session:
+    session = requests.Session()
+    session.get(url + "/accounts/login/", timeout=10)
+    session.post(
+        url + "/accounts/login/",
+        data={
+            "username": "bench",
+            "password": PASSWORD,
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        timeout=10,
+    ).raise_for_status()
+    return session
+
+
+def start_edits(url: str, cookies, count: int, model: str, size: str, label: str) -> None:
+    """`count` people pressing "Start edit" at the same moment (CLIENTS at a time)."""
+    png = io.BytesIO()
+    Image.new("RGB", (256, 256), (200, 60, 40)).save(png, "PNG")
+    image = png.getvalue()
+    local = threading.local()
+
+    def one(index: int) -> int:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+            local.session.cookies.update(cookies)
+        response = local.session.post(
+            url + "/edits/new/",
+            data={
+                "model": model,
+                "prompt": f"{label} edit {index}",
+                "size": size,
+                "csrfmiddlewaretoken": cookies["csrftoken"],
+                **({"quality": "low"} if model == "gpt-image-1" else {}),
+            },
+            files={"images": ("photo.png", image, "image/png")},
+            headers={"Referer": url + "/"},
+            timeout=60,
+            allow_redirects=False,
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        statuses = list(pool.map(one, range(count)))
+    bad = [s for s in statuses if s != 302]
+    if bad:
+        raise SystemExit(f"{len(bad)} edits were not accepted (HTTP {sorted(set(bad))})")
+
+
+def read_edits(db_path: Path, after_id: int) -> list[sqlite3.Row]:
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    db.row_factory = sqlite3.Row
+    try:
+        return db.execute(
+            "SELECT id, status, attempts, created_at, finished_at, error_code,"
+            " (SELECT COUNT(*) FROM edits_resultimage r WHERE r.edit_id = e.id) AS results"
+            " FROM edits_edit e WHERE id > ? ORDER BY id",
+            (after_id,),
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def max_id(db_path: Path) -> int:
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        return db.execute("SELECT COALESCE(MAX(id), 0) FROM edits_edit").fetchone()[0]
+    finally:
+        db.close()
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    values = {}
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                name, _, rest = line.partition(":")
+                if name in ("VmRSS", "VmHWM"):
+                    values[name] = int(rest.split()[0])
+    except OSError:
+        pass
+    return values
+
+
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def run_mode(
+    mode: str,
+    count: int,
+    args: argparse.Namespace,
+    procs: Processes,
+    env: dict[str, str],
+    url: str,
+    sim_url: str,
+    db_path: Path,
+) -> dict:
+    requests.post(sim_url + "/_sim/reset", json={}, timeout=10).raise_for_status()
+    worker_env = {**env, "RETOUCH_DELIVERY": mode}
+    workers = [
+        procs.start(
+            [
+                sys.executable,
+                "manage.py",
+                "worker",
+                "--threads",
+                str(args.threads),
+                "--worker-id",
+                f"bench-{mode}-{index + 1}",
+            ],
+            env=worker_env,
+        )
+        for index in range(args.workers)
+    ]
+    time.sleep(3)  # let the workers import Django before the clock starts
+    before = max_id(db_path)
+    session = sign_in(url)
+    submit_started = time.monotonic()
+    start_edits(url, session.cookies, count, args.model, args.size, mode)
+    submit_seconds = time.monotonic() - submit_started
+
+    deadline = time.monotonic() + args.latency * 6 + 180
+    rows: list[sqlite3.Row] = []
+    while time.monotonic() < deadline:
+        rows = read_edits(db_path, before)
+        if len(rows) == count and all(r["status"] in ("succeeded", "failed") for r in rows):
+            break
+        time.sleep(0.5)
+    memory = [memory_kb(w.pid) for w in workers]
+    for worker in workers:
+        procs.stop(worker)
+
+    upstream = requests.get(sim_url + "/_sim/requests", timeout=30).json()
+    edit_requests = sum(1 for r in upstream if r["path"].endswith("/images/edits"))
+    task_requests = sum(1 for r in upstream if r["path"].endswith("/tasks"))
+    finished = [r for r in rows if r["status"] in ("succeeded", "failed")]
+    latencies = sorted(
+        (when(r["finished_at"]) - when(r["created_at"])).total_seconds() for r in finished
+    )
+    wall = after_uploads = None
+    if finished:
+        last_finished = max(when(r["finished_at"]) for r in finished)
+        wall = (last_finished - min(when(r["created_at"]) for r in rows)).total_seconds()
+        after_uploads = (last_finished - max(when(r["created_at"]) for r in rows)).total_seconds()
+    return {
+        "mode": mode,
+        "edits": count,
+        "succeeded": sum(r["status"] == "succeeded" for r in rows),
+        "failed": sum(r["status"] == "failed" for r in rows),
+        "stuck": count - len(finished),
+        "duplicated": sum(r["results"] > 1 for r in rows),
+        "errors": sorted({r["error_code"] for r in rows if r["error_code"]}),
+        "edit_requests": edit_requests,
+        "task_requests": task_requests,
+        "submit_seconds": submit_seconds,
+        "wall": wall,
+        "after_uploads": after_uploads,
+        "ratio": wall / args.latency if wall else None,
+        "p50": statistics.median(latencies) if latencies else None,
+        "p95": latencies[int(0.95 * (len(latencies) - 1))] if latencies else None,
+        "max": latencies[-1] if latencies else None,
+        "worker_rss_mb": [round(m.get("VmRSS", 0) / 1024) for m in memory],
+        "worker_peak_mb": [round(m.get("VmHWM", 0) / 1024) for m in memory],
+    }
+
+
+def report(result: dict, latency: float, target: float) -> None:
+    ok = result["ratio"] is not None and result["ratio"] <= target and result["stuck"] == 0
+    print(f"\n== {result['mode']} mode: {result['edits']} edits started at once ==")
+    print(
+        f"  outcome         {result['succeeded']} succeeded, {result['failed']} failed, "
+        f"{result['stuck']} stuck, {result['duplicated']} duplicated"
+        + (f" (errors: {', '.join(result['errors'])})" if result["errors"] else "")
+    )
+    print(
+        f"  upstream        {result['edit_requests']} edit requests, "
+        f"{result['task_requests']} Tasks API requests"
+    )
+    print(f"  submitting      {result['submit_seconds']:.1f} s for all uploads through the form")
+    if result["wall"] is not None:
+        print(
+            f"  wall time       {result['wall']:.1f} s = {result['ratio']:.2f} × the "
+            f"{latency:g} s latency of one edit (target ≤ {target:g}: "
+            f"{'met' if ok else 'NOT met'})"
+        )
+        print(
+            f"  after uploads   {result['after_uploads']:.1f} s from the last edit created to the "
+            f"last finished = {result['after_uploads'] / latency:.2f} × latency"
+        )
+        print(
+            f"  per-edit        p50 {result['p50']:.1f} s, p95 {result['p95']:.1f} s, "
+            f"max {result['max']:.1f} s (created → finished) = max "
+            f"{result['max'] / latency:.2f} × latency"
+        )
+    print(
+        f"  worker memory   RSS {result['worker_rss_mb']} MB, peak {result['worker_peak_mb']} MB"
+        " per process"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=20.0, help="seconds per edit upstream")
+    parser.add_argument("--callback-edits", type=int, default=200)
+    parser.add_argument("--sync-edits", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--threads", type=int, default=10, help="threads per worker process")
+    parser.add_argument("--model", default="gpt-image-1", help="gpt-image-1 or dall-e-2")
+    parser.add_argument("--size", default="1024x1024", help="result size asked for")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="retouch-concurrency-"))
+    procs = Processes(workdir / "processes.log")
+    try:
+        api_url = start_simulator(procs, args.latency)
+        sim_url = api_url.removesuffix("/openai")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            "DJANGO_SETTINGS_MODULE": "editor.settings",
+            "RETOUCH_DATA_DIR": str(workdir),
+            "STATIC_ROOT": str(workdir / "static"),
+            "OPENAI_BASE_URL": api_url,
+            "OPENAI_API_KEY": TOKEN,
+            "PUBLIC_URL": url,
+            "SECRET_KEY": "benchmark-only",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "collectstatic", "--noinput", "-v0")
+        manage(
+            env,
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model; "
+            f"get_user_model().objects.create_user('bench', password={PASSWORD!r})",
+        )
+        procs.start(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "editor.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+            ],
+            env=env,
+        )
+        wait_http(url + "/accounts/login/")
+        print(
+            f"Simulator latency {args.latency:g} s; {args.workers} worker process(es) × "
+            f"{args.threads} thread(s); gunicorn 2 × 4; {os.cpu_count()} CPU(s); "
+            f"{args.model} results of {args.size}."
+        )
+        db_path = workdir / "db.sqlite3"
+        results = []
+        if args.callback_edits:
+            results.append(
+                run_mode("callback", args.callback_edits, args, procs, env, url, sim_url, db_path)
+            )
+            report(results[-1], args.latency, 1.25)
+        if args.sync_edits:
+            results.append(
+                run_mode("sync", args.sync_edits, args, procs, env, url, sim_url, db_path)
+            )
+            report(results[-1], args.latency, 2.0)
+    finally:
+        procs.stop_all()
+        if args.keep:
+            print(f"\nKept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""How an edit reaches the image service and how its outcome comes back.
+
+One attempt is: claim the queued edit (a conditional UPDATE that only one worker can
+win, giving it a lease), send it, then either store the answer (`sync`: the worker
+waits on the open request) or record the task id the gateway returned and let go
+(`callback`: the answer arrives later at the webhook, or through the Tasks API when
+the callback is overdue; see `reconcile.py`). While a worker works on an edit a
+background thread renews its lease, so a crashed worker's edits are recognised by
+their lease running out, not by guessing from timestamps.
+
+Failures the service says are worth another try (429, 5xx, time-outs, network
+errors) go back to the queue with exponential backoff and jitter, never sooner than
+the service's Retry-After, until `RETOUCH_MAX_ATTEMPTS`; everything else fails at
+once with the message `UpstreamError` carries.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from datetime import timedelta
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import connections
+from django.urls import reverse
+from django.utils import timezone
+
+from editor.upstream import (
+    CallbackTaskId,
+    EditRequest,
+    EditResult,
+    ImageInput,
+    UpstreamError,
+    parse_callback,
+)
+
+from .models import Delivery, Edit, Status
+from .services import store_results, upstream_client
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+# Failures in *reading* an answer the service already produced (its result URL did not
+# download, our connection broke): asking the Tasks API again later can still succeed,
+# so these never cost a second edit upstream.
+READ_ERRORS = frozenset({"download_failed", "timeout", "connection_lost", "connect_error"})
+# How long a callback that overtook the answer to our own request waits for the task id
+# to be recorded (one try a second).
+EARLY_CALLBACK_TRIES = 30
+
+INTERNAL_ERROR_MESSAGE = (
+    "Something went wrong inside Retouch while sending this edit. Try again; if it keeps "
+    "failing, tell your administrator."
+)
+STORE_FAILED_MESSAGE = "The edit finished but Retouch could not save the result. Try again."
+WORKER_LOST_MESSAGE = (
+    "The worker sending this edit stopped before the image service answered. Retouch will "
+    "try again shortly."
+)
+
+
+def delivery_mode() -> str:
+    return Delivery.CALLBACK if settings.RETOUCH_DELIVERY == Delivery.CALLBACK else Delivery.SYNC
+
+
+def callback_url(edit: Edit) -> str:
+    """The webhook address for this edit; its token is the only proof a callback is real."""
+    path = reverse("edit_callback", args=[edit.pk, edit.callback_token])
+    return settings.PUBLIC_URL + path
+
+
+def retry_delay(retry_number: int, retry_after: float | None = None) -> float:
+    """Seconds before automatic retry number `retry_number` (1 for the first).
+
+    Exponential with "equal jitter" (between half and all of the step), so 200 edits
+    that hit the same 429 do not come back in one burst; never sooner than the
+    service's Retry-After.
+    """
+    step = settings.RETOUCH_RETRY_BASE_SECONDS * 2 ** max(retry_number - 1, 0)
+    step = min(settings.RETOUCH_RETRY_MAX_SECONDS, step)
+    delay = random.uniform(step / 2, step)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def build_request(edit: Edit, stack: ExitStack) -> EditRequest:
+    """The upstream request for an edit, with its stored files opened for streaming."""
+    images = [
+        ImageInput(
+            filename=source.original_name or PurePosixPath(source.file.name).name,
+            content_type=source.content_type,
+            fileobj=stack.enter_context(source.file.storage.open(source.file.name, "rb")),
+        )
+        for source in edit.sources.all()
+    ]
+    mask = None
+    if edit.mask:
+        mask = ImageInput(
+            "mask.png", "image/png", stack.enter_context(edit.mask.storage.open(edit.mask.name))
+        )
+    params = dict(edit.params)
+    response_format = settings.OPENAI_RESPONSE_FORMAT
+    if not response_format and params.get("n", 1) > 1 and not _is_openai(settings.OPENAI_BASE_URL):
+        # The gateway returns several results only as URLs; OpenAI itself refuses
+        # response_format for gpt-image models, so it is only sent where needed.
+        response_format = "url"
+    if response_format:
+        params["response_format"] = response_format
+    return EditRequest(
+        model=edit.model,
+        prompt=edit.prompt,
+        images=images,
+        mask=mask,
+        user=f"retouch-user-{edit.created_by_id}" if edit.created_by_id else None,
+        **params,
+    )
+
+
+def _is_openai(base_url: str) -> bool:
+    return "api.openai.com" in base_url
+
+
+@contextmanager
+def holding(edit: Edit) -> Iterator[None]:
+    """Renew `edit`'s lease from a background thread for as long as the block runs.
+
+    Nothing is written until a third of the lease has passed, so quick work costs no
+    extra queries. The thread stops by itself when the lease is no longer ours.
+    """
+    seconds = settings.RETOUCH_LEASE_SECONDS
+    snapshot = copy.copy(edit)
+    stop = threading.Event()
+
+    def renew() -> None:
+        try:
+            while not stop.wait(seconds / 3):
+                if not snapshot.renew_lease(seconds):
+                    if not stop.is_set():
+                        log.warning("Edit %s: lease lost while working on it", snapshot.pk)
+                    return
+        except Exception:
+            log.exception("Edit %s: could not renew the lease", snapshot.pk)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=renew, name=f"lease-edit-{edit.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def run_attempt(edit_id: int) -> str:
+    """One attempt at an edit; returns what happened, for the task result and the logs."""
+    edit = Edit.objects.filter(pk=edit_id).first()
+    if edit is None:
+        return "missing"
+    mode = delivery_mode()
+    if not edit.claim(mode, settings.RETOUCH_LEASE_SECONDS):
+        return "not-queued"
+    with holding(edit), ExitStack() as stack:
+        client = stack.enter_context(upstream_client())
+        try:
+            request = build_request(edit, stack)
+            if mode == Delivery.CALLBACK:
+                request.callback_url = callback_url(edit)
+                accepted = client.submit(request)
+            else:
+                result = client.edit(request)
+        except UpstreamError as exc:
+            return after_failure(edit, exc)
+        except Exception as exc:
+            log.exception("Edit %s failed unexpectedly", edit.pk)
+            edit.mark_failed("internal_error", INTERNAL_ERROR_MESSAGE, repr(exc))
+            return "failed"
+        if mode == Delivery.CALLBACK:
+            recorded = edit.record_submission(
+                accepted.task_id, accepted.trace_id or "", accepted.request_id or ""
+            )
+            return "submitted" if recorded else "lease-lost"
+        return finish(edit, result)
+
+
+def finish(edit: Edit, result: EditResult) -> str:
+    """Store the images of a successful edit the caller holds the lease on."""
+    try:
+        stored = store_results(edit, result)
+    except Exception as exc:
+        log.exception("Edit %s: could not store results", edit.pk)
+        edit.mark_failed(
+            "store_failed",
+            STORE_FAILED_MESSAGE,
+            repr(exc),
+            trace_id=result.trace_id or "",
+            request_id=result.request_id or "",
+        )
+        return "failed"
+    return "succeeded" if stored else "lease-lost"
+
+
+def after_failure(edit: Edit, exc: UpstreamError) -> str:
+    """Retry later or fail for good, for an edit the caller holds the lease on."""
+    log.warning("Edit %s attempt %s failed: %s", edit.pk, edit.attempts, exc)
+    ids = {"trace_id": exc.trace_id or "", "request_id": exc.request_id or ""}
+    attempt_number = edit.retries + 1
+    if exc.retryable and attempt_number < settings.RETOUCH_MAX_ATTEMPTS:
+        when = timezone.now() + timedelta(seconds=retry_delay(attempt_number, exc.retry_after))
+        if not edit.schedule_retry(when, exc.code, exc.message, exc.detail, **ids):
+            return "lease-lost"
+        from .tasks import run_edit
+
+        run_edit.using(run_after=when).enqueue(edit.pk)
+        return "retrying"
+    message = exc.message
+    if exc.retryable:
+        message = (
+            f"{exc.final_message()} Retouch tried {attempt_number} "
+            f"time{'s' if attempt_number != 1 else ''}; press Retry to try again later."
+        )
+    edit.mark_failed(exc.code, message, exc.detail, **ids)
+    return "failed"
+
+
+def give_up_or_retry_lost_attempt(edit: Edit) -> str:
+    """The worker holding `edit` died before the service accepted it (we have no task id):
+    only a new attempt can produce the images. The caller holds the lease."""
+    exc = UpstreamError(
+        "worker_lost",
+        WORKER_LOST_MESSAGE,
+        detail="the lease of the worker handling this attempt ran out",
+        retryable=True,
+    )
+    return after_failure(edit, exc)
+
+
+# -- callbacks -------------------------------------------------------------------------
+
+
+def spool_name(edit: Edit) -> str:
+    """Where the webhook keeps a callback body until a worker reads it."""
+    return f"callbacks/{edit.pk}-{uuid.uuid4().hex}.json"
+
+
+def finish_from_callback(edit_id: int, name: str, tries: int = 0) -> str:
+    """Finish an edit from a callback body the webhook spooled to storage.
+
+    The webhook already checked the URL token and the task id as the body streamed
+    past; here the body is parsed for real and checked again before anything is
+    downloaded or stored. The spooled file is removed in every case but one: a callback
+    that arrived before our own request's answer was recorded waits for it.
+    """
+    keep = False
+    try:
+        edit = Edit.objects.filter(pk=edit_id).first()
+        if edit is None or edit.is_final:
+            return "ignored"
+        limit = settings.RETOUCH_CALLBACK_MAX_MB * MB
+        with default_storage.open(name, "rb") as fh:
+            body = fh.read(limit + 1)
+        if len(body) > limit:
+            return "too-large"
+        claimed_task = CallbackTaskId()
+        claimed_task.feed(body)
+        if not edit.task_id and _still_submitting(edit) and tries < EARLY_CALLBACK_TRIES:
+            from .tasks import finish_callback
+
+            keep = True
+            finish_callback.using(run_after=timezone.now() + timedelta(seconds=1)).enqueue(
+                edit_id, name, tries + 1
+            )
+            return "early"
+        if not edit.task_id or claimed_task.task_id != edit.task_id:
+            log.warning("Edit %s: dropped a callback for another task", edit.pk)
+            return "mismatched"
+        if not edit.claim_finish(settings.RETOUCH_LEASE_SECONDS):
+            return "ignored"
+        with holding(edit), upstream_client() as client:
+            try:
+                result = parse_callback(body, client=client)
+            except UpstreamError as exc:
+                if exc.task_id != edit.task_id or exc.code in READ_ERRORS | {"malformed_response"}:
+                    # Not a failure the service reported for this task: the reconciler
+                    # asks the Tasks API instead of spending a new attempt.
+                    log.warning("Edit %s: unusable callback (%s)", edit.pk, exc)
+                    edit.release_lease()
+                    return "unusable"
+                return after_failure(edit, exc)
+            if result.task_id != edit.task_id:
+                edit.release_lease()
+                return "mismatched"
+            return finish(edit, result)
+    finally:
+        if not keep:
+            with suppress(Exception):
+                default_storage.delete(name)
+
+
+def _still_submitting(edit: Edit) -> bool:
+    return (
+        edit.status == Status.RUNNING
+        and edit.delivery == Delivery.CALLBACK
+        and edit.lease_expires_at is not None
+        and edit.lease_expires_at > timezone.now()
+    )

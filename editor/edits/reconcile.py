@@ -1,0 +1,200 @@
+"""The reconciler: the periodic pass that makes sure no edit is lost or stuck.
+
+Callbacks can be lost, workers can be killed mid-edit and task rows can vanish with
+them, so every worker process runs this every `RETOUCH_RECONCILE_SECONDS`
+(`manage.py worker` has the timer; django.tasks has no scheduler). Each step changes
+an edit only through a conditional UPDATE, so several processes reconciling at once
+do no harm. One pass:
+
+1. fails edits past `RETOUCH_EDIT_DEADLINE_SECONDS`, in plain words;
+2. takes over edits whose worker's lease ran out: with a task id the gateway has the
+   edit, so it is only asked again (step 3), never sent twice; without one, a new
+   attempt is queued (bounded by `RETOUCH_MAX_ATTEMPTS`);
+3. asks the Tasks API (`retrieve_batch`, a page at a time) about callback-mode edits
+   whose callback is overdue, and finishes those that are done;
+4. queues again any queued edit that has no task in the queue (its task row was lost);
+5. removes callback bodies that nobody picked up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db.models import Q
+from django.tasks import TaskResultStatus
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from editor.upstream import UpstreamError
+
+from . import delivery
+from .models import Delivery, Edit, Status
+
+log = logging.getLogger(__name__)
+
+# The gateway's default page of the Tasks API; also bounds the decoded results held at once.
+POLL_PAGE = 12
+# Bounds on one pass, so a huge backlog is worked through over several passes.
+MAX_POLLED = 600
+MAX_RECOVERED = 200
+MAX_ORPHANS = 1000
+SPOOL_DIR = "callbacks"
+SPOOL_MAX_AGE = timedelta(hours=1)
+
+
+def deadline_message(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    span = f"{minutes} minutes" if minutes >= 2 else f"{round(seconds)} seconds"
+    return (
+        f"This edit did not finish within {span}, so Retouch stopped waiting for it. The "
+        "image service may be overloaded; press Retry to try again."
+    )
+
+
+def reconcile(now: datetime | None = None) -> Counter:
+    """One pass; returns how many edits each step touched, for the logs."""
+    now = now or timezone.now()
+    counts: Counter = Counter()
+    counts["deadline_failed"] = fail_past_deadline(now)
+    recovered, to_poll = recover_abandoned(now)
+    counts.update(recovered)
+    counts.update(poll_overdue(now, to_poll))
+    counts["requeued"] = requeue_orphans(now)
+    counts["spools_removed"] = sweep_spools(now)
+    counts = +counts  # drop zeros
+    if counts:
+        log.info("Reconciled: %s", dict(counts))
+    return counts
+
+
+def fail_past_deadline(now: datetime) -> int:
+    """Pending edits whose first attempt started too long ago. A worker still waiting on
+    one of them finds its lease gone and drops whatever it gets."""
+    seconds = settings.RETOUCH_EDIT_DEADLINE_SECONDS
+    return (
+        Edit.objects.pending()
+        .filter(started_at__lt=now - timedelta(seconds=seconds))
+        .update(
+            status=Status.FAILED,
+            error_code="deadline_exceeded",
+            error_message=deadline_message(seconds),
+            error_detail="",
+            lease_token="",
+            lease_expires_at=None,
+            next_attempt_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def recover_abandoned(now: datetime) -> tuple[Counter, set[int]]:
+    counts: Counter = Counter()
+    to_poll: set[int] = set()
+    lease = settings.RETOUCH_LEASE_SECONDS
+    for edit in Edit.objects.abandoned(now).order_by("lease_expires_at")[:MAX_RECOVERED]:
+        if not edit.take_over(lease):
+            continue
+        if edit.delivery == Delivery.CALLBACK and edit.task_id:
+            # The service has it: the worker died while storing the answer. Ask again.
+            edit.release_lease()
+            to_poll.add(edit.pk)
+            counts["recovered_to_poll"] += 1
+        else:
+            log.warning("Edit %s: its worker stopped mid-attempt", edit.pk)
+            counts[f"recovered_{delivery.give_up_or_retry_lost_attempt(edit)}"] += 1
+    return counts, to_poll
+
+
+def poll_overdue(now: datetime, also: Collection[int] = ()) -> Counter:
+    """Finish callback-mode edits from the Tasks API when their callback is late."""
+    counts: Counter = Counter()
+    cutoff = now - timedelta(seconds=settings.RETOUCH_CALLBACK_GRACE_SECONDS)
+    edits = list(
+        Edit.objects.awaiting_callback(now)
+        .filter(Q(submitted_at__lt=cutoff) | Q(submitted_at__isnull=True) | Q(pk__in=also))
+        .order_by("submitted_at")[:MAX_POLLED]
+    )
+    if not edits:
+        return counts
+    with delivery.upstream_client() as client:
+        for start in range(0, len(edits), POLL_PAGE):
+            page = edits[start : start + POLL_PAGE]
+            try:
+                tasks = {info.id: info for info in client.retrieve_batch(e.task_id for e in page)}
+            except UpstreamError as exc:
+                log.warning("The Tasks API did not answer: %s", exc)
+                counts["poll_errors"] += 1
+                break
+            for edit in page:
+                info = tasks.get(edit.task_id)
+                if info is None or not info.finished:
+                    counts["still_running"] += 1
+                    continue
+                if info.error is not None and info.error.code in delivery.READ_ERRORS:
+                    # Done upstream, but we could not read it now: next pass.
+                    counts["unreadable"] += 1
+                    continue
+                if not edit.claim_finish(settings.RETOUCH_LEASE_SECONDS):
+                    continue
+                with delivery.holding(edit):
+                    if info.result is not None:
+                        outcome = delivery.finish(edit, info.result)
+                    else:
+                        outcome = delivery.after_failure(edit, info.error)
+                counts[f"polled_{outcome}"] += 1
+            del tasks
+    return counts
+
+
+def requeue_orphans(now: datetime) -> int:
+    """Queued edits that nothing in the queue will run (their task row was claimed by a
+    worker that died, or never written): queue them again. A spare task is harmless,
+    because only one worker can claim the edit."""
+    from .tasks import run_edit
+
+    grace = now - timedelta(seconds=settings.RETOUCH_LEASE_SECONDS)
+    waiting = list(
+        Edit.objects.filter(status=Status.QUEUED)
+        .filter(
+            Q(next_attempt_at__isnull=True, updated_at__lt=grace) | Q(next_attempt_at__lt=grace)
+        )
+        .values_list("pk", flat=True)[:MAX_ORPHANS]
+    )
+    if not waiting:
+        return 0
+    in_queue = {
+        (args.get("args") or [None])[0]
+        for args in DBTaskResult.objects.filter(
+            task_path=run_edit.module_path, status=TaskResultStatus.READY
+        ).values_list("args_kwargs", flat=True)
+    }
+    orphans = [pk for pk in waiting if pk not in in_queue]
+    for pk in orphans:
+        run_edit.enqueue(pk)
+    if orphans:
+        log.warning("Queued again %s edit(s) that had no task in the queue", len(orphans))
+    return len(orphans)
+
+
+def sweep_spools(now: datetime) -> int:
+    """Callback bodies left behind by a worker that died before reading them."""
+    removed = 0
+    try:
+        _dirs, files = default_storage.listdir(SPOOL_DIR)
+    except (FileNotFoundError, NotImplementedError, OSError):
+        return 0
+    for filename in files[:1000]:
+        name = f"{SPOOL_DIR}/{filename}"
+        try:
+            if default_storage.get_modified_time(name) < now - SPOOL_MAX_AGE:
+                default_storage.delete(name)
+                removed += 1
+        except (FileNotFoundError, NotImplementedError, OSError):
+            continue
+    return removed

@@ -1,0 +1,84 @@
+"""The gateway's callback: where an edit sent in callback mode reports its outcome.
+
+The gateway signs nothing, so the URL is the secret: each edit has its own random
+token, compared in constant time, and it only opens the door while the edit is still
+waiting. The view answers at once: it streams the body (bounded) to storage while
+checking which task it is about, and leaves parsing, downloading and thumbnails to the
+worker (`finish_callback`). Callbacks for an edit that is already final change nothing.
+"""
+
+import logging
+import secrets
+import tempfile
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from editor.upstream import CallbackTaskId
+
+from .delivery import MB, spool_name
+from .models import Delivery, Edit, Status
+from .tasks import finish_callback
+
+log = logging.getLogger(__name__)
+
+CHUNK = 64 * 1024
+# Bodies up to this size stay in memory while they are checked; larger ones go to a
+# temporary file first, so memory stays flat whatever the gateway sends.
+IN_MEMORY = 1 * MB
+# Compared against when the edit does not exist, so both cases take the same time.
+_NO_TOKEN = secrets.token_urlsafe(32)
+
+
+def _answer(status: int, outcome: str) -> JsonResponse:
+    return JsonResponse({"status": outcome}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def edit_callback(request: HttpRequest, pk: int, token: str) -> JsonResponse:
+    edit = (
+        Edit.objects.filter(pk=pk)
+        .only("pk", "status", "delivery", "task_id", "callback_token")
+        .first()
+    )
+    expected = edit.callback_token if edit else _NO_TOKEN
+    if not secrets.compare_digest(expected.encode(), token.encode()) or edit is None:
+        return _answer(404, "unknown")
+    if edit.is_final:
+        # A duplicate or late callback: the edit is settled, and stays as it is.
+        return _answer(200, "already-final")
+    if edit.status != Status.RUNNING or edit.delivery != Delivery.CALLBACK:
+        return _answer(409, "not-waiting")
+
+    limit = settings.RETOUCH_CALLBACK_MAX_MB * MB
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > limit:
+        return _answer(413, "too-large")
+    task = CallbackTaskId()
+    with tempfile.SpooledTemporaryFile(max_size=IN_MEMORY) as body:
+        size = 0
+        while chunk := request.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                return _answer(413, "too-large")
+            task.feed(chunk)
+            body.write(chunk)
+        if task.task_id is None:
+            return _answer(400, "no-task-id")
+        # Before our own request's answer is recorded the task id is not known yet; the
+        # worker then waits for it and checks again.
+        if edit.task_id and not secrets.compare_digest(
+            edit.task_id.encode(), task.task_id.encode()
+        ):
+            log.warning("Edit %s: refused a callback for another task", edit.pk)
+            return _answer(409, "wrong-task")
+        body.seek(0)
+        name = default_storage.save(spool_name(edit), File(body))
+
+    finish_callback.enqueue(edit.pk, name)
+    return _answer(202, "accepted")

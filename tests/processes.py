@@ -1,0 +1,200 @@
+"""Retouch as separate processes, for tests that kill them: gunicorn and
+`manage.py worker` subprocesses on a temporary SQLite file, as `make run` starts them.
+
+The test process reads the database file directly (sqlite3, read-only), because its
+own Django connection points at the test database.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "process-test-password-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ProcessStack:
+    def __init__(self, data_dir: Path, base_url: str, **env: str) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            "DJANGO_SETTINGS_MODULE": "editor.settings",
+            "RETOUCH_DATA_DIR": str(data_dir),
+            "STATIC_ROOT": str(data_dir / "static"),
+            "OPENAI_BASE_URL": base_url,
+            "OPENAI_API_KEY": "sk-test",
+            "PUBLIC_URL": self.url,
+            "SECRET_KEY": "process-tests-only",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        self.log_path = data_dir / "processes.log"
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        self.web: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+
+    def manage(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return done.stdout
+
+    def start_web(self) -> ProcessStack:
+        self.manage("migrate", "--noinput", "-v0")
+        self.manage("collectstatic", "--noinput", "-v0")
+        self.web = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "editor.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(self.url + "/accounts/login/", timeout=5)
+                return self
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not start; see {self.log_path}")
+
+    def start_worker(self, threads: int = 2, **env: str) -> subprocess.Popen:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "worker",
+                "--threads",
+                str(threads),
+                "--interval",
+                "0.1",
+            ],
+            cwd=ROOT,
+            env={**self.env, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.workers.append(worker)
+        return worker
+
+    def kill(self, process: subprocess.Popen) -> None:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop(self) -> None:
+        for process in [*self.workers, *([self.web] if self.web else [])]:
+            if process.poll() is None:
+                process.terminate()
+        for process in [*self.workers, *([self.web] if self.web else [])]:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-6000:]
+
+    # -- the app, as a person uses it -------------------------------------------------------
+
+    def create_user(self, username: str) -> None:
+        self.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model; "
+            f"get_user_model().objects.create_user({username!r}, password={PASSWORD!r})",
+        )
+
+    def sign_in(self, username: str) -> requests.Session:
+        session = requests.Session()
+        session.get(self.url + "/accounts/login/", timeout=10)
+        response = session.post(
+            self.url + "/accounts/login/",
+            data={
+                "username": username,
+                "password": PASSWORD,
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
+            timeout=10,
+        )
+        response.raise_for_status()
+        return session
+
+    def start_edit(self, session: requests.Session, prompt: str) -> None:
+        png = io.BytesIO()
+        Image.new("RGB", (64, 64), (200, 60, 40)).save(png, "PNG")
+        response = session.post(
+            self.url + "/edits/new/",
+            data={
+                "model": "gpt-image-1",
+                "prompt": prompt,
+                "quality": "low",
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
+            files={"images": ("photo.png", png.getvalue(), "image/png")},
+            headers={"Referer": self.url + "/"},
+            timeout=30,
+            allow_redirects=False,
+        )
+        assert response.status_code == 302, response.text[:500]
+
+    # -- reading the database -----------------------------------------------------------------
+
+    def query(self, sql: str, *params) -> list[sqlite3.Row]:
+        db = sqlite3.connect(f"file:{self.data_dir / 'db.sqlite3'}?mode=ro", uri=True, timeout=20)
+        db.row_factory = sqlite3.Row
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
+
+    def edits(self) -> list[sqlite3.Row]:
+        return self.query(
+            "SELECT e.*, (SELECT COUNT(*) FROM edits_resultimage r WHERE r.edit_id = e.id)"
+            " AS result_count FROM edits_edit e ORDER BY e.id"
+        )
+
+    def wait_for(self, condition, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}\n{self.log()}")
