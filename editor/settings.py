@@ -33,6 +33,11 @@ def envint(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def envfloat(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
@@ -204,6 +209,30 @@ OPENAI_TIMEOUT = envint("OPENAI_TIMEOUT", 300)
 # "url" or "b64_json" to always ask for one; empty: ask for URLs only when the gateway
 # needs them (several results per edit).
 OPENAI_RESPONSE_FORMAT = env("OPENAI_RESPONSE_FORMAT")
+
+# Delivery and reliability (README: "Delivery modes"). `sync`: a worker thread waits on
+# the open request; `callback` (gateway only): the service posts the result to
+# PUBLIC_URL/hooks/edits/... and the worker is free at once.
+RETOUCH_DELIVERY = env("RETOUCH_DELIVERY", "sync").strip().lower()
+# Attempts per edit (the first one included) before it fails for good; only 429, 5xx,
+# time-outs and network errors are retried, with exponential backoff and jitter, never
+# sooner than the service's Retry-After.
+RETOUCH_MAX_ATTEMPTS = envint("RETOUCH_MAX_ATTEMPTS", 5)
+RETOUCH_RETRY_BASE_SECONDS = envfloat("RETOUCH_RETRY_BASE_SECONDS", 5)
+RETOUCH_RETRY_MAX_SECONDS = envfloat("RETOUCH_RETRY_MAX_SECONDS", 300)
+# A worker renews its claim on an edit every third of this while it works; an edit whose
+# claim ran out (the worker crashed) is picked up again by the reconciler.
+RETOUCH_LEASE_SECONDS = envfloat("RETOUCH_LEASE_SECONDS", 60)
+# How often each worker process runs the reconciler, and how long after the service
+# accepted an edit its callback counts as overdue (then the Tasks API is asked).
+RETOUCH_RECONCILE_SECONDS = envfloat("RETOUCH_RECONCILE_SECONDS", 30)
+RETOUCH_CALLBACK_GRACE_SECONDS = envfloat("RETOUCH_CALLBACK_GRACE_SECONDS", 120)
+# An edit still unfinished this long after its first attempt started fails, in words.
+RETOUCH_EDIT_DEADLINE_SECONDS = envfloat("RETOUCH_EDIT_DEADLINE_SECONDS", 1800)
+# Largest callback body accepted (413 beyond); it is streamed to storage, not memory.
+RETOUCH_CALLBACK_MAX_MB = envint("RETOUCH_CALLBACK_MAX_MB", 64)
+# Threads per `manage.py worker` process: each runs one task at a time.
+RETOUCH_WORKER_THREADS = envint("RETOUCH_WORKER_THREADS", 10)
 
 # Accounts: without an invitation, nobody can sign up unless this is on.
 RETOUCH_OPEN_SIGNUP = envbool("RETOUCH_OPEN_SIGNUP", False)

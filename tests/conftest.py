@@ -36,6 +36,15 @@ def _private_media(settings, tmp_path):
     }
 
 
+@pytest.fixture(autouse=True)
+def _fast_retries(settings):
+    """Automatic retries wait milliseconds in tests, not the production backoff; the
+    reconciler's timings are set by the tests that need them."""
+    settings.RETOUCH_DELIVERY = "sync"
+    settings.RETOUCH_RETRY_BASE_SECONDS = 0.01
+    settings.RETOUCH_RETRY_MAX_SECONDS = 0.05
+
+
 @pytest.fixture
 def upstream(sim, settings):
     """Point Retouch's client at the simulator for this test."""

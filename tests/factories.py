@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from editor.edits.models import Edit, ResultImage, SourceImage, Status
-from editor.teams.models import Membership, Role, Team
+from editor.teams.models import Invitation, Membership, Profile, Role, Team
 
 PASSWORD = "correct horse battery staple"
 
@@ -29,6 +29,15 @@ def make_team(name: str = "Studio", members: dict | None = None) -> Team:
 
 def personal_team(user) -> Team:
     return Team.objects.get(memberships__user=user, is_personal=True)
+
+
+def use_team(user, team: Team) -> None:
+    """Make `team` the user's current team, as the header's switcher would."""
+    Profile.remember(user, team)
+
+
+def make_invitation(team: Team, by, *, role: str = Role.EDITOR, days: int = 7, **extra):
+    return Invitation.objects.create_for(team, by=by, role=role, days=days, **extra)
 
 
 def image_bytes(
@@ -95,4 +104,14 @@ def make_edit(
     return edit
 
 
-__all__ = ["PASSWORD", "Role", "image_bytes", "make_edit", "make_team", "make_user", "upload"]
+__all__ = [
+    "PASSWORD",
+    "Role",
+    "image_bytes",
+    "make_edit",
+    "make_invitation",
+    "make_team",
+    "make_user",
+    "upload",
+    "use_team",
+]

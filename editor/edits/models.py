@@ -1,16 +1,24 @@
 """An Edit is one request to change images: who asked, in which team, what they
 asked for, what the service answered, and how long it all took. Source and result
 images hang off it; their files live in the default storage and are only ever
-served through permission-checked views."""
+served through permission-checked views.
+
+Every change of a pending edit's state is a conditional UPDATE on its row: a worker
+first *claims* the edit (queued → running, with a fresh lease token), and every later
+write names that token. Whoever loses a race (a second worker, a late callback, the
+reconciler after the lease ran out) updates nothing, so an edit is never sent upstream
+twice at once and never finished twice.
+"""
 
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -25,8 +33,20 @@ class Status(models.TextChoices):
 PENDING_STATUSES = (Status.QUEUED, Status.RUNNING)
 
 
+class Delivery(models.TextChoices):
+    """How an attempt gets its answer: the worker waits on the open request (`sync`), or
+    the service posts it to our webhook later (`callback`, gateway only)."""
+
+    SYNC = "sync", "Synchronous"
+    CALLBACK = "callback", "Callback"
+
+
 def _new_callback_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def _new_lease_token() -> str:
+    return secrets.token_hex(8)
 
 
 def _unique_name(kind: str, filename: str) -> str:
@@ -69,6 +89,55 @@ class EditQuerySet(QuerySet):
     def changed_since(self, moment: datetime) -> "EditQuerySet":
         return self.filter(updated_at__gte=moment)
 
+    def matching(
+        self,
+        *,
+        member: str = "",
+        status: str = "",
+        model: str = "",
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
+        text: str = "",
+    ) -> "EditQuerySet":
+        """The gallery's filters (GalleryFilterForm); an empty value means "any".
+        Dates are instants, so the (team, -created_at) index serves the range."""
+        edits = self
+        if member:
+            edits = edits.filter(created_by__username=member)
+        if status:
+            edits = edits.filter(status=status)
+        if model:
+            edits = edits.filter(model=model)
+        if created_from:
+            edits = edits.filter(created_at__gte=created_from)
+        if created_before:
+            edits = edits.filter(created_at__lt=created_before)
+        if text:
+            edits = edits.filter(prompt__icontains=text)
+        # Issue 6: a `starred` filter goes here (and a field on GalleryFilterForm).
+        return edits
+
+    # -- reliability: what the reconciler looks for -------------------------------------
+
+    def lease_free(self, now: datetime) -> "EditQuerySet":
+        """No worker holds these: never leased, released, or the lease ran out."""
+        return self.filter(
+            models.Q(lease_expires_at__isnull=True) | models.Q(lease_expires_at__lt=now)
+        )
+
+    def awaiting_callback(self, now: datetime) -> "EditQuerySet":
+        """Accepted by the service in callback mode; nobody is working on them here."""
+        return (
+            self.filter(status=Status.RUNNING, delivery=Delivery.CALLBACK)
+            .exclude(task_id="")
+            .lease_free(now)
+        )
+
+    def abandoned(self, now: datetime) -> "EditQuerySet":
+        """Running, but the worker that claimed them stopped renewing its lease (it crashed
+        or was killed) before the service had accepted them."""
+        return self.filter(status=Status.RUNNING, lease_expires_at__lt=now)
+
 
 class Edit(models.Model):
     team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="edits")
@@ -101,6 +170,18 @@ class Edit(models.Model):
     upstream_elapsed = models.FloatField(null=True, blank=True)
     usage = models.JSONField(null=True, blank=True)
     callback_token = models.CharField(max_length=64, default=_new_callback_token, editable=False)
+
+    # Delivery and retries. `attempts` counts every request sent upstream; `retries` the
+    # automatic ones since the edit was last queued by a person (bounded by a setting).
+    delivery = models.CharField(max_length=10, choices=Delivery.choices, blank=True)
+    retries = models.PositiveSmallIntegerField(default=0)
+    # Queued for an automatic retry: not before this moment.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Callback mode: when the service accepted the edit (the callback is due from then on).
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # The claim of the worker handling the edit right now; renewed while it works.
+    lease_token = models.CharField(max_length=32, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -147,14 +228,37 @@ class Edit(models.Model):
         slug = slugify(self.prompt)[:50].strip("-") or "edit"
         return f"{timezone.localdate(self.created_at).isoformat()}-{slug}"
 
-    def mark_running(self) -> bool:
-        """Claim a queued edit for this worker; False when someone else already has it."""
+    @property
+    def attempt_limit(self) -> int:
+        return settings.RETOUCH_MAX_ATTEMPTS
+
+    @property
+    def is_retrying(self) -> bool:
+        """Waiting for an automatic retry after a failed attempt."""
+        return self.status == Status.QUEUED and self.retries > 0
+
+    def _held(self) -> "EditQuerySet":
+        """This row, only while this object's lease is still the current one."""
+        return Edit.objects.filter(pk=self.pk, status=Status.RUNNING, lease_token=self.lease_token)
+
+    def claim(self, delivery: str, lease_seconds: float) -> bool:
+        """Take a queued, due edit for one attempt; False when someone else has it or its
+        retry is not due yet. The winner holds a new lease until it renews or releases it."""
         now = timezone.now()
+        token = _new_lease_token()
         claimed = (
-            Edit.objects.filter(pk=self.pk, status=Status.QUEUED).update(
+            Edit.objects.filter(pk=self.pk, status=Status.QUEUED)
+            .filter(models.Q(next_attempt_at__isnull=True) | models.Q(next_attempt_at__lte=now))
+            .update(
                 status=Status.RUNNING,
-                started_at=now,
+                delivery=delivery,
+                lease_token=token,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                started_at=Coalesce("started_at", Value(now)),
                 attempts=models.F("attempts") + 1,
+                next_attempt_at=None,
+                task_id="",
+                submitted_at=None,
                 updated_at=now,
             )
             == 1
@@ -163,23 +267,145 @@ class Edit(models.Model):
             self.refresh_from_db()
         return claimed
 
-    def mark_failed(self, code: str, message: str, detail: str = "", **ids: str) -> None:
-        self.status = Status.FAILED
-        self.error_code = code
-        self.error_message = message
-        self.error_detail = detail[:5000]
-        for name, value in ids.items():
-            if value:
-                setattr(self, name, value)
-        self.finished_at = timezone.now()
-        self.save()
+    def claim_finish(self, lease_seconds: float) -> bool:
+        """Take an edit the service has accepted (callback mode) to store its outcome; False
+        when it is final, belongs to another task now, or another worker is finishing it."""
+        now = timezone.now()
+        token = _new_lease_token()
+        claimed = (
+            Edit.objects.filter(pk=self.pk, task_id=self.task_id)
+            .awaiting_callback(now)
+            .update(
+                lease_token=token,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                updated_at=now,
+            )
+            == 1
+        )
+        if claimed:
+            self.refresh_from_db()
+        return claimed
 
-    def requeue(self) -> None:
-        """Back to the queue for a retry, keeping what earlier attempts recorded."""
-        self.status = Status.QUEUED
-        self.error_code = self.error_message = self.error_detail = ""
-        self.started_at = self.finished_at = None
-        self.save()
+    def take_over(self, lease_seconds: float) -> bool:
+        """Claim a running edit whose worker's lease ran out (it crashed or was killed);
+        False when the lease was renewed meanwhile or someone else took it first."""
+        now = timezone.now()
+        token = _new_lease_token()
+        taken = (
+            Edit.objects.filter(
+                pk=self.pk,
+                status=Status.RUNNING,
+                lease_token=self.lease_token,
+                lease_expires_at__lt=now,
+            ).update(
+                lease_token=token,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                updated_at=now,
+            )
+            == 1
+        )
+        if taken:
+            self.refresh_from_db()
+        return taken
+
+    def release_lease(self) -> bool:
+        """Stop working on a running edit without changing its state."""
+        done = self._held().update(lease_token="", lease_expires_at=None) == 1
+        if done:
+            self.lease_token, self.lease_expires_at = "", None
+        return done
+
+    def renew_lease(self, lease_seconds: float) -> bool:
+        now = timezone.now()
+        return self._held().update(lease_expires_at=now + timedelta(seconds=lease_seconds)) == 1
+
+    def record_submission(self, task_id: str, trace_id: str = "", request_id: str = "") -> bool:
+        """The service accepted the edit in callback mode: remember the task and let go of
+        the lease; the callback (or the reconciler) finishes it."""
+        now = timezone.now()
+        changes = {"task_id": task_id, "submitted_at": now, "updated_at": now}
+        changes |= {"trace_id": trace_id} if trace_id else {}
+        changes |= {"request_id": request_id} if request_id else {}
+        done = self._held().update(lease_token="", lease_expires_at=None, **changes) == 1
+        if done:
+            self.refresh_from_db()
+        return done
+
+    def schedule_retry(
+        self, when: datetime, code: str, message: str, detail: str = "", **ids: str
+    ) -> bool:
+        """Back to the queue after a failed attempt, due at `when`, with the error kept so
+        the page can say what went wrong and that Retouch will try again."""
+        changes = {name: value for name, value in ids.items() if value}
+        done = (
+            self._held().update(
+                status=Status.QUEUED,
+                next_attempt_at=when,
+                retries=models.F("retries") + 1,
+                error_code=code,
+                error_message=message,
+                error_detail=detail[:5000],
+                lease_token="",
+                lease_expires_at=None,
+                task_id="",
+                submitted_at=None,
+                updated_at=timezone.now(),
+                **changes,
+            )
+            == 1
+        )
+        if done:
+            self.refresh_from_db()
+        return done
+
+    def mark_failed(self, code: str, message: str, detail: str = "", **ids: str) -> bool:
+        """Final failure. While a lease is held only its holder can do this; without one
+        (the reconciler, tests) any pending edit can be failed. False when it was final."""
+        rows = self._held() if self.lease_token else Edit.objects.pending().filter(pk=self.pk)
+        now = timezone.now()
+        changes = {name: value for name, value in ids.items() if value}
+        done = (
+            rows.update(
+                status=Status.FAILED,
+                error_code=code,
+                error_message=message,
+                error_detail=detail[:5000],
+                lease_token="",
+                lease_expires_at=None,
+                next_attempt_at=None,
+                finished_at=now,
+                updated_at=now,
+                **changes,
+            )
+            == 1
+        )
+        if done:
+            self.refresh_from_db()
+        return done
+
+    def requeue(self) -> bool:
+        """A person asked to try a failed edit again: a fresh round of attempts, keeping
+        what earlier attempts recorded (attempt count, trace id)."""
+        done = (
+            Edit.objects.filter(pk=self.pk, status=Status.FAILED).update(
+                status=Status.QUEUED,
+                error_code="",
+                error_message="",
+                error_detail="",
+                started_at=None,
+                finished_at=None,
+                retries=0,
+                next_attempt_at=None,
+                task_id="",
+                submitted_at=None,
+                lease_token="",
+                lease_expires_at=None,
+                updated_at=timezone.now(),
+            )
+            == 1
+        )
+        self.refresh_from_db()
+        return done
 
 
 class ImageFileMixin(models.Model):

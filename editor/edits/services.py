@@ -9,6 +9,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from editor.teams.models import Activity
 from editor.upstream import EditResult, ImagesClient
 
 from .imaging import describe_result
@@ -66,15 +67,19 @@ def create_edit(
         source.save()
     if mask:
         edit.mask.save("mask.png", mask, save=True)
+    Activity.objects.record(edit.team, membership.user, Activity.Verb.EDIT_CREATED, prompt)
     enqueue_edit(edit)
     return edit
 
 
-def store_results(edit: Edit, result: EditResult) -> None:
-    """Keep every result byte-for-byte as the service returned it, with a thumbnail.
+def store_results(edit: Edit, result: EditResult) -> bool:
+    """Keep every result byte-for-byte as the service returned it, with a thumbnail, and
+    mark the edit done; False (and nothing kept) when the edit is no longer ours to finish.
 
-    Files are written before the rows; if anything fails half-way the files written so
-    far are removed, so a failed store leaves no orphans behind.
+    Files are written before the rows; if anything fails half-way, or the worker's lease
+    was lost meanwhile (the reconciler gave the edit to someone else or the deadline
+    failed it), the files written so far are removed, so no orphans are left behind and
+    an edit never gets two sets of results.
     """
     written: list[str] = []
     rows: list[ResultImage] = []
@@ -95,22 +100,83 @@ def store_results(edit: Edit, result: EditResult) -> None:
             row.thumbnail.save(f"{position}.webp", ContentFile(decoded.thumbnail), save=False)
             written.append(row.thumbnail.name)
             rows.append(row)
+        now = timezone.now()
         with transaction.atomic():
-            ResultImage.objects.bulk_create(rows)
-            edit.status = Status.SUCCEEDED
-            edit.error_code = edit.error_message = edit.error_detail = ""
-            edit.trace_id = result.trace_id or edit.trace_id
-            edit.task_id = result.task_id or edit.task_id
-            edit.request_id = result.request_id or edit.request_id
-            edit.upstream_created = result.created
-            edit.upstream_elapsed = result.elapsed
-            edit.usage = result.usage
-            edit.finished_at = timezone.now()
-            edit.save()
+            mine = Edit.objects.pending().filter(pk=edit.pk)
+            if edit.lease_token:
+                mine = mine.filter(status=Status.RUNNING, lease_token=edit.lease_token)
+            finished = mine.update(
+                status=Status.SUCCEEDED,
+                error_code="",
+                error_message="",
+                error_detail="",
+                trace_id=result.trace_id or edit.trace_id,
+                task_id=result.task_id or edit.task_id,
+                request_id=result.request_id or edit.request_id,
+                upstream_created=result.created,
+                upstream_elapsed=result.elapsed,
+                usage=result.usage,
+                lease_token="",
+                lease_expires_at=None,
+                next_attempt_at=None,
+                finished_at=now,
+                updated_at=now,
+            )
+            if finished:
+                ResultImage.objects.bulk_create(rows)
     except Exception:
-        for name in written:
-            try:
-                ResultImage.file.field.storage.delete(name)
-            except Exception:  # pragma: no cover - best effort cleanup
-                log.exception("Could not remove %s after a failed store", name)
+        _remove(written)
         raise
+    if not finished:
+        log.warning("Edit %s was no longer ours to finish; its results were dropped", edit.pk)
+        _remove(written)
+        return False
+    edit.refresh_from_db()
+    return True
+
+
+def _remove(names: list[str]) -> None:
+    for name in names:
+        try:
+            ResultImage.file.field.storage.delete(name)
+        except Exception:  # pragma: no cover - best effort cleanup
+            log.exception("Could not remove %s", name)
+
+
+class EditInProgress(Exception):
+    """The edit is being made right now; it can be deleted once it has finished."""
+
+
+def delete_edit(edit: Edit, *, by) -> None:
+    """Delete an edit with its images, and their files once the deletion is committed.
+
+    Files go only after the commit: if the transaction rolls back, the rows still point
+    at files that still exist. A running edit is refused, because its worker (or the
+    service's callback) is about to write results for it; the row lock makes that check
+    race-free against a worker claiming a queued edit at the same moment.
+    """
+    with transaction.atomic():
+        locked = Edit.objects.select_for_update().filter(pk=edit.pk).first()
+        if locked is None:
+            return
+        if locked.status == Status.RUNNING:
+            raise EditInProgress
+        files = [source.file for source in locked.sources.all()]
+        if locked.mask:
+            files.append(locked.mask)
+        for result in locked.results.all():
+            files.append(result.file)
+            if result.thumbnail:
+                files.append(result.thumbnail)
+        stored = [(f.storage, f.name) for f in files]
+        locked.delete()
+        Activity.objects.record(edit.team, by, Activity.Verb.EDIT_DELETED, locked.prompt)
+        transaction.on_commit(lambda: _remove_deleted_files(stored))
+
+
+def _remove_deleted_files(stored: list) -> None:
+    for storage, name in stored:
+        try:
+            storage.delete(name)
+        except Exception:  # a file left behind is harmless; failing the request is not
+            log.exception("Could not remove %s of a deleted edit", name)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, webhooks
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,6 +9,9 @@ urlpatterns = [
     path("edits/updates/", views.gallery_updates, name="gallery_updates"),
     path("edits/<int:pk>/", views.detail, name="edit_detail"),
     path("edits/<int:pk>/retry/", views.retry, name="edit_retry"),
+    # The gateway's callback (callback delivery mode); the token is the secret.
+    path("hooks/edits/<int:pk>/<str:token>/", webhooks.edit_callback, name="edit_callback"),
+    path("edits/<int:pk>/delete/", views.delete, name="edit_delete"),
     path("edits/<int:pk>/download/", views.download_all, name="edit_download_all"),
     path("edits/<int:pk>/mask/", views.mask_file, name="edit_mask"),
     path("edits/<int:pk>/sources/<int:position>/", views.source_file, name="edit_source"),

@@ -1,18 +1,20 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import reswap, retarget
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
-from editor.teams.permissions import Action, membership_for
+from editor.teams.permissions import Action, can_change_edit, membership_for
 from editor.teams.views import needs_first_admin
 
 from .access import get_edit_for_user
-from .forms import EditForm
+from .forms import EditForm, GalleryFilterForm
 from .models import Edit, Status
-from .services import create_edit, enqueue_edit
+from .services import EditInProgress, create_edit, delete_edit, enqueue_edit
 from .zipstream import stream_zip
 
 PAGE_SIZE = 24
@@ -20,9 +22,10 @@ MAX_POLLED = 100
 
 
 def _gallery_context(request: HttpRequest, membership) -> dict:
-    edits = Edit.objects.for_team(membership.team).for_gallery()
+    filters = GalleryFilterForm(request.GET, team=membership.team)
+    edits = Edit.objects.for_team(membership.team).matching(**filters.criteria()).for_gallery()
     page = Paginator(edits, PAGE_SIZE).get_page(request.GET.get("page"))
-    return {"page": page}
+    return {"page": page, "filters": filters}
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -58,8 +61,7 @@ def model_options(request: HttpRequest) -> HttpResponse:
 def create(request: HttpRequest) -> HttpResponse:
     membership = membership_for(request)
     if not membership.can(Action.CREATE_EDIT):
-        messages.error(request, "Viewers can look and download, but not start edits.")
-        return redirect("home")
+        raise PermissionDenied("Viewers can look and download, but not start edits.")
     form = EditForm(request.POST, request.FILES)
     if not form.is_valid():
         if request.htmx:
@@ -116,6 +118,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "sources": edit.sources.all(),
         "results": edit.results.all(),
         "can_create": membership.can(Action.CREATE_EDIT),
+        "can_delete": can_change_edit(membership, edit),
     }
     if request.htmx and request.htmx.target == "edit-status":
         return render(request, "edits/detail.html#status", context)
@@ -133,6 +136,31 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
         edit = Edit.objects.for_gallery().get(pk=edit.pk)
         return render(request, "edits/retried.html", {"edit": edit})
     return redirect("edit_detail", pk=edit.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the confirmation page (what works without JavaScript). POST: delete. From
+    a gallery card, htmx confirms in the browser and removes just that card."""
+    edit, _ = get_edit_for_user(request, pk, Action.CHANGE_OWN_EDIT)
+    if request.method == "GET":
+        return render(request, "edits/delete.html", {"edit": edit})
+    try:
+        delete_edit(edit, by=request.user)
+    except EditInProgress:
+        messages.error(
+            request, "This edit is being made right now. You can delete it once it has finished."
+        )
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("edit_detail", args=[pk]))
+        return redirect("edit_detail", pk=pk)
+    if request.htmx and request.htmx.target == f"edit-{pk}":
+        return render(request, "edits/deleted.html", {"edit": edit})
+    messages.success(request, f"Deleted “{edit.prompt[:60]}”.")
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("home"))
+    return redirect("home")
 
 
 def _file_response(fieldfile, content_type: str, filename: str, attachment: bool):

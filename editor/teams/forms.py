@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+
+from .models import Invitation, Role
 
 
 class FirstAdminForm(UserCreationForm):
@@ -19,3 +21,58 @@ class FirstAdminForm(UserCreationForm):
         if commit:
             user.save()
         return user
+
+
+class PlainLabels:
+    """Labels without Django's trailing colon, like the edit form's."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class SignUpForm(PlainLabels, UserCreationForm):
+    """A new account: a username and a password, nothing else required."""
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username",)
+
+
+class SignInForm(PlainLabels, AuthenticationForm):
+    pass
+
+
+class TeamNameForm(PlainLabels, forms.Form):
+    name = forms.CharField(
+        label="Team name",
+        max_length=100,
+        error_messages={"required": "Give the team a name."},
+    )
+
+
+class InvitationForm(PlainLabels, forms.Form):
+    role = forms.ChoiceField(
+        label="Role",
+        choices=[
+            (Role.EDITOR, "Editor: can start edits and delete their own"),
+            (Role.VIEWER, "Viewer: can look and download"),
+            (Role.OWNER, "Owner: can also manage members and invitations"),
+        ],
+        initial=Role.EDITOR,
+    )
+    days = forms.TypedChoiceField(
+        label="The link works for",
+        choices=[(days, f"{days} day{'s' if days > 1 else ''}") for days in Invitation.EXPIRY_DAYS],
+        coerce=int,
+        initial=7,
+    )
+    email = forms.EmailField(
+        label="E-mail (optional)",
+        required=False,
+        help_text="We send the link there too. You can always copy it yourself.",
+    )
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=Role.choices)

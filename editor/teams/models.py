@@ -1,9 +1,20 @@
 """Teams own everything: every edit belongs to a team, and people reach it through a
-membership whose role says what they may do (see permissions.py)."""
+membership whose role says what they may do (see permissions.py). People join a team
+through an invitation link; owners see what happened in the team's activity log."""
+
+import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+
+class TeamRuleError(Exception):
+    """A change the team's rules refuse (the last owner leaving, say), in plain words
+    that can be shown to the person as they are."""
 
 
 class Role(models.TextChoices):
@@ -27,6 +38,15 @@ class TeamManager(models.Manager.from_queryset(TeamQuerySet)):
         Membership.objects.create(team=team, user=user, role=Role.OWNER)
         return team
 
+    @transaction.atomic
+    def create_for(self, user, name: str) -> "Team":
+        """A shared team: its creator is the first owner and starts working in it."""
+        team = self.create(name=name[:100], created_by=user)
+        Membership.objects.create(team=team, user=user, role=Role.OWNER)
+        Profile.remember(user, team)
+        Activity.objects.record(team, user, Activity.Verb.TEAM_CREATED, team.name)
+        return team
+
 
 class Team(models.Model):
     name = models.CharField(max_length=100)
@@ -43,6 +63,18 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def is_personal_team_of(self, user_id: int) -> bool:
+        """A person's own team stays theirs: they cannot leave it, be removed or demoted."""
+        return self.is_personal and self.created_by_id == user_id
+
+    @transaction.atomic
+    def rename(self, name: str, *, by) -> None:
+        old, self.name = self.name, name[:100]
+        if old == self.name:
+            return
+        self.save(update_fields=["name"])
+        Activity.objects.record(self, by, Activity.Verb.TEAM_RENAMED, f"{old} → {self.name}")
 
 
 class MembershipQuerySet(QuerySet):
@@ -75,10 +107,73 @@ class Membership(models.Model):
 
         return self.can(Action.CREATE_EDIT)
 
+    @property
+    def can_manage_team(self) -> bool:
+        from .permissions import Action
+
+        return self.can(Action.MANAGE_TEAM)
+
     def can(self, action: str) -> bool:
         from .permissions import role_allows
 
         return role_allows(self.role, action)
+
+    @transaction.atomic
+    def change_role(self, role: str, *, by) -> None:
+        if role == self.role:
+            return
+        name = self.user.get_username()
+        if self.role == Role.OWNER:
+            if self.team.is_personal_team_of(self.user_id):
+                raise TeamRuleError(
+                    f"“{self.team}” is {name}'s personal team: they stay its owner."
+                )
+            self._require_another_owner(
+                f"{name} is the last owner of “{self.team}”. Make someone else an owner first."
+            )
+        old = self.get_role_display()
+        self.role = role
+        self.save(update_fields=["role"])
+        summary = f"{name}: {old} → {self.get_role_display()}"
+        Activity.objects.record(self.team, by, Activity.Verb.ROLE_CHANGED, summary)
+
+    @transaction.atomic
+    def leave(self) -> None:
+        if self.team.is_personal_team_of(self.user_id):
+            raise TeamRuleError("This is your personal team: it stays with you.")
+        if self.role == Role.OWNER:
+            self._require_another_owner(
+                f"You are the last owner of “{self.team}”. Make someone else an owner first, "
+                "then leave."
+            )
+        self._end()
+        Activity.objects.record(self.team, self.user, Activity.Verb.MEMBER_LEFT)
+
+    @transaction.atomic
+    def remove(self, *, by) -> None:
+        name = self.user.get_username()
+        if self.team.is_personal_team_of(self.user_id):
+            raise TeamRuleError(f"“{self.team}” is {name}'s personal team: they cannot be removed.")
+        if self.role == Role.OWNER:
+            self._require_another_owner(
+                f"{name} is the last owner of “{self.team}”. Make someone else an owner first."
+            )
+        self._end()
+        Activity.objects.record(self.team, by, Activity.Verb.MEMBER_REMOVED, name)
+
+    def _require_another_owner(self, message: str) -> None:
+        """Every team keeps at least one owner. The owners' rows are locked so that two
+        owners demoting each other at the same moment cannot both succeed."""
+        owners = Membership.objects.select_for_update().filter(team_id=self.team_id).owners()
+        if not [owner for owner in owners if owner.pk != self.pk]:
+            raise TeamRuleError(message)
+
+    def _end(self) -> None:
+        self.delete()
+        # Forget the team as the person's current one; membership_for() picks another.
+        Profile.objects.filter(user_id=self.user_id, current_team_id=self.team_id).update(
+            current_team=None
+        )
 
 
 class Profile(models.Model):
@@ -91,3 +186,192 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"
+
+    @classmethod
+    def remember(cls, user, team: Team) -> None:
+        """Make `team` the one this person works in from now on (kept across sign-ins)."""
+        cls.objects.update_or_create(user=user, defaults={"current_team": team})
+
+
+def _new_invitation_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class InvitationUnusable(TeamRuleError):
+    pass
+
+
+class InvitationQuerySet(QuerySet):
+    def usable(self) -> "InvitationQuerySet":
+        return self.filter(
+            used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
+
+
+class InvitationManager(models.Manager.from_queryset(InvitationQuerySet)):
+    @transaction.atomic
+    def create_for(
+        self, team: Team, *, by, role: str, email: str = "", days: int = 7
+    ) -> "Invitation":
+        invitation = self.create(
+            team=team,
+            role=role,
+            email=email,
+            created_by=by,
+            expires_at=timezone.now() + timedelta(days=days),
+        )
+        summary = invitation.get_role_display() + (f", for {email}" if email else "")
+        Activity.objects.record(team, by, Activity.Verb.INVITATION_CREATED, summary)
+        return invitation
+
+
+class Invitation(models.Model):
+    """A link that lets one person join a team with a given role.
+
+    The token is the only secret: anyone holding the link may use it, once, until it
+    expires or an owner revokes it. Owners can see the link again while it is pending,
+    so the token is kept as it is rather than hashed.
+    """
+
+    EXPIRY_DAYS = (1, 7, 30)
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+    email = models.EmailField(blank=True)
+    token = models.CharField(
+        max_length=64, unique=True, default=_new_invitation_token, editable=False
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationManager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Invitation to {self.team} as {self.role}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("invitation_join", args=[self.token])
+
+    @property
+    def link(self) -> str:
+        """The full address to send, on the public host rather than whatever host the
+        owner happened to use."""
+        return settings.PUBLIC_URL + self.get_absolute_url()
+
+    @property
+    def problem(self) -> str:
+        """Why this link no longer works, in words for the person holding it; empty
+        while it still works."""
+        if self.revoked_at:
+            return "This invitation was cancelled by the team's owner."
+        if self.used_at:
+            return "This invitation has already been used. Each link works only once."
+        if self.expires_at <= timezone.now():
+            return "This invitation has expired."
+        return ""
+
+    @transaction.atomic
+    def revoke(self, *, by) -> bool:
+        """False when it was already used, revoked or expired (nothing to cancel)."""
+        now = timezone.now()
+        revoked = Invitation.objects.filter(pk=self.pk).usable().update(revoked_at=now) == 1
+        if revoked:
+            self.revoked_at = now
+            summary = self.get_role_display() + (f", for {self.email}" if self.email else "")
+            Activity.objects.record(self.team, by, Activity.Verb.INVITATION_REVOKED, summary)
+        return revoked
+
+    @transaction.atomic
+    def accept(self, user) -> Membership:
+        """Join the team with the invited role and make it the person's current team.
+
+        Someone already in the team just switches to it; the link stays unused for the
+        person it was meant for. The claim is one conditional UPDATE, so two people
+        opening the same link at once cannot both get in.
+        """
+        existing = Membership.objects.filter(team_id=self.team_id, user=user).first()
+        if existing is not None:
+            Profile.remember(user, self.team)
+            return existing
+        now = timezone.now()
+        claimed = Invitation.objects.filter(pk=self.pk).usable().update(used_at=now, used_by=user)
+        if not claimed:
+            self.refresh_from_db()
+            raise InvitationUnusable(self.problem or "This invitation no longer works.")
+        self.used_at, self.used_by = now, user
+        membership = Membership.objects.create(team_id=self.team_id, user=user, role=self.role)
+        Profile.remember(user, self.team)
+        inviter = self.created_by.get_username() if self.created_by else "a former member"
+        role = self.get_role_display()
+        Activity.objects.record(
+            self.team, user, Activity.Verb.INVITATION_USED, f"{role}, from {inviter}"
+        )
+        Activity.objects.record(self.team, user, Activity.Verb.MEMBER_JOINED, f"as {role}")
+        return membership
+
+
+class ActivityQuerySet(QuerySet):
+    def for_team(self, team: Team) -> "ActivityQuerySet":
+        return self.filter(team=team)
+
+
+class ActivityManager(models.Manager.from_queryset(ActivityQuerySet)):
+    def record(self, team: Team, actor, verb: str, summary: str = "") -> "Activity":
+        return self.create(
+            team=team,
+            actor=actor,
+            actor_name=actor.get_username() if actor else "",
+            verb=verb,
+            summary=summary[:300],
+        )
+
+
+class Activity(models.Model):
+    """One line of a team's history: who did what, and when.
+
+    The actor's name is copied, so the log still says who it was after they leave or
+    their account is deleted; edits are described by their prompt for the same reason.
+    """
+
+    class Verb(models.TextChoices):
+        EDIT_CREATED = "edit_created", "started an edit"
+        EDIT_DELETED = "edit_deleted", "deleted an edit"
+        MEMBER_JOINED = "member_joined", "joined the team"
+        MEMBER_LEFT = "member_left", "left the team"
+        MEMBER_REMOVED = "member_removed", "removed a member"
+        ROLE_CHANGED = "role_changed", "changed a role"
+        INVITATION_CREATED = "invitation_created", "created an invitation"
+        INVITATION_REVOKED = "invitation_revoked", "cancelled an invitation"
+        INVITATION_USED = "invitation_used", "used an invitation"
+        TEAM_CREATED = "team_created", "created the team"
+        TEAM_RENAMED = "team_renamed", "renamed the team"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="activities")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    verb = models.CharField(max_length=30, choices=Verb.choices)
+    summary = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ActivityManager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["team", "-created_at"], name="activity_team_recent")]
+        verbose_name_plural = "activities"
+
+    def __str__(self) -> str:
+        return f"{self.actor_name or 'someone'} {self.get_verb_display()}"

@@ -1,16 +1,19 @@
 """Who may do what: the one module that answers it.
 
 Views never compare roles themselves. They get the current membership through
-`membership_for()` and ask `membership.can(Action.X)` (or the object helpers in each
-app, which call into here). Objects of a team the user is not in are 404, never 403,
-so their existence is not revealed.
+`membership_for()` and ask `membership.can(Action.X)`, or reach an object through its
+one helper (`get_team_for_user`, `get_membership_for_user`, `get_invitation_for_user`
+here; `get_edit_for_user` in editor/edits/access.py). Objects of a team the user is
+not in are 404, never 403, so their existence is not revealed; a member whose role
+does not allow the action gets 403.
 """
 
 from enum import StrEnum
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
-from .models import Membership, Profile, Role, Team
+from .models import Invitation, Membership, Profile, Role, Team
 
 
 class Action(StrEnum):
@@ -75,3 +78,66 @@ def membership_for(request: HttpRequest) -> Membership:
         profile.save(update_fields=["current_team"])
     request._retouch_membership = membership
     return membership
+
+
+def _require(membership: Membership, action: Action) -> None:
+    if not membership.can(action):
+        raise PermissionDenied("Your role in this team does not allow that.")
+
+
+def get_team_for_user(
+    request: HttpRequest, team_id: int, action: Action = Action.VIEW
+) -> Membership:
+    """The signed-in user's membership in team `team_id` (with `.team` loaded)."""
+    if not request.user.is_authenticated:
+        raise Http404
+    membership = (
+        Membership.objects.select_related("team").filter(user=request.user, team_id=team_id).first()
+    )
+    if membership is None:
+        raise Http404("No such team.")
+    _require(membership, action)
+    return membership
+
+
+def get_membership_for_user(
+    request: HttpRequest, pk: int, action: Action = Action.MANAGE_TEAM
+) -> tuple[Membership, Membership]:
+    """Someone's membership (the one to change) and the signed-in user's own in the
+    same team (the one that allows it)."""
+    if not request.user.is_authenticated:
+        raise Http404
+    target = Membership.objects.select_related("team", "user").filter(pk=pk).first()
+    if target is None:
+        raise Http404("No such member.")
+    acting = Membership.objects.filter(user=request.user, team_id=target.team_id).first()
+    if acting is None:
+        raise Http404("No such member.")
+    _require(acting, action)
+    acting.team = target.team
+    return target, acting
+
+
+def get_invitation_for_user(
+    request: HttpRequest, pk: int, action: Action = Action.MANAGE_TEAM
+) -> tuple[Invitation, Membership]:
+    if not request.user.is_authenticated:
+        raise Http404
+    invitation = Invitation.objects.select_related("team").filter(pk=pk).first()
+    if invitation is None:
+        raise Http404("No such invitation.")
+    membership = Membership.objects.filter(user=request.user, team_id=invitation.team_id).first()
+    if membership is None:
+        raise Http404("No such invitation.")
+    _require(membership, action)
+    membership.team = invitation.team
+    return invitation, membership
+
+
+def get_invitation_by_token(token: str) -> Invitation:
+    """The invitation a link points at, for anyone holding the link (signed in or
+    not): the unguessable token is the permission. Unknown tokens are 404."""
+    invitation = Invitation.objects.select_related("team", "created_by").filter(token=token).first()
+    if invitation is None:
+        raise Http404("No such invitation.")
+    return invitation

@@ -1,10 +1,44 @@
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .forms import FirstAdminForm
+from .emails import send_invitation
+from .forms import (
+    FirstAdminForm,
+    InvitationForm,
+    RoleForm,
+    SignInForm,
+    SignUpForm,
+    TeamNameForm,
+)
+from .models import (
+    Activity,
+    Invitation,
+    InvitationUnusable,
+    Membership,
+    Profile,
+    Role,
+    Team,
+    TeamRuleError,
+)
+from .permissions import (
+    Action,
+    get_invitation_by_token,
+    get_invitation_for_user,
+    get_membership_for_user,
+    get_team_for_user,
+)
+
+ACTIVITY_PAGE_SIZE = 50
+# People who sign up here are signed in with the username and password they chose.
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def needs_first_admin() -> bool:
@@ -22,7 +56,7 @@ def setup(request: HttpRequest) -> HttpResponse:
             if not needs_first_admin():
                 raise Http404("Retouch is already set up.")
             user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend=MODEL_BACKEND)
         return redirect("home")
     return render(request, "teams/setup.html", {"form": form})
 
@@ -36,6 +70,256 @@ class LoginView(auth_views.LoginView):
             return redirect("setup")
         return super().dispatch(request, *args, **kwargs)
 
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(**kwargs) | {"open_signup": settings.RETOUCH_OPEN_SIGNUP}
+
 
 class LogoutView(auth_views.LogoutView):
     pass
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """Self sign-up, only when RETOUCH_OPEN_SIGNUP is on; otherwise people arrive
+    through an invitation link (see `invitation_join`)."""
+    if not settings.RETOUCH_OPEN_SIGNUP:
+        raise Http404("Sign-up is by invitation only.")
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend=MODEL_BACKEND)
+        messages.success(request, "Welcome to Retouch! This is your own team's gallery.")
+        return redirect("home")
+    return render(request, "teams/signup.html", {"form": form})
+
+
+# --- Teams --------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def team_create(request: HttpRequest) -> HttpResponse:
+    form = TeamNameForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        team = Team.objects.create_for(request.user, form.cleaned_data["name"])
+        messages.success(
+            request, f"Team “{team.name}” created. Invite people from its Invitations page."
+        )
+        return redirect("home")
+    return render(request, "teams/team_form.html", {"form": form})
+
+
+@login_required
+@require_POST
+def team_switch(request: HttpRequest) -> HttpResponse:
+    team_id = request.POST.get("team", "")
+    if not team_id.isdigit():
+        raise Http404("No such team.")
+    membership = get_team_for_user(request, int(team_id))
+    Profile.remember(request.user, membership.team)
+    messages.success(request, f"You are now working in “{membership.team.name}”.")
+    return redirect("home")
+
+
+def _members_page(
+    request: HttpRequest, membership: Membership, rename_form: TeamNameForm | None = None
+) -> HttpResponse:
+    team = membership.team
+    members = team.memberships.select_related("user").order_by("user__username")
+    context = {
+        "team": team,
+        "acting": membership,
+        "members": members,
+        "roles": Role.choices,
+        "rename_form": rename_form or TeamNameForm(initial={"name": team.name}),
+        "can_leave": not team.is_personal_team_of(request.user.pk),
+    }
+    status = 400 if rename_form is not None and rename_form.errors else 200
+    return render(request, "teams/members.html", context, status=status)
+
+
+@login_required
+@require_GET
+def team_members(request: HttpRequest, team_id: int) -> HttpResponse:
+    return _members_page(request, get_team_for_user(request, team_id))
+
+
+@login_required
+@require_POST
+def team_rename(request: HttpRequest, team_id: int) -> HttpResponse:
+    membership = get_team_for_user(request, team_id, Action.MANAGE_TEAM)
+    form = TeamNameForm(request.POST)
+    if not form.is_valid():
+        return _members_page(request, membership, rename_form=form)
+    membership.team.rename(form.cleaned_data["name"], by=request.user)
+    messages.success(request, f"The team is now called “{membership.team.name}”.")
+    return redirect("team_members", team_id=team_id)
+
+
+@login_required
+@require_POST
+def team_leave(request: HttpRequest, team_id: int) -> HttpResponse:
+    membership = get_team_for_user(request, team_id)
+    try:
+        membership.leave()
+    except TeamRuleError as exc:
+        messages.error(request, str(exc))
+        return redirect("team_members", team_id=team_id)
+    messages.success(request, f"You left “{membership.team.name}”.")
+    return redirect("home")
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, pk: int) -> HttpResponse:
+    target, _ = get_membership_for_user(request, pk)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose owner, editor or viewer.")
+    else:
+        try:
+            target.change_role(form.cleaned_data["role"], by=request.user)
+        except TeamRuleError as exc:
+            messages.error(request, str(exc))
+        else:
+            name = target.user.get_username()
+            messages.success(request, f"{name} is now {target.get_role_display().lower()}.")
+    return redirect("team_members", team_id=target.team_id)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    target, _ = get_membership_for_user(request, pk)
+    try:
+        if target.user_id == request.user.pk:
+            target.leave()
+        else:
+            target.remove(by=request.user)
+    except TeamRuleError as exc:
+        messages.error(request, str(exc))
+        return redirect("team_members", team_id=target.team_id)
+    if target.user_id == request.user.pk:
+        messages.success(request, f"You left “{target.team.name}”.")
+        return redirect("home")
+    messages.success(request, f"{target.user.get_username()} is no longer in the team.")
+    return redirect("team_members", team_id=target.team_id)
+
+
+# --- Invitations ----------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def team_invitations(request: HttpRequest, team_id: int) -> HttpResponse:
+    membership = get_team_for_user(request, team_id, Action.MANAGE_TEAM)
+    team = membership.team
+    form = InvitationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        invitation = Invitation.objects.create_for(team, by=request.user, **form.cleaned_data)
+        text = "Invitation created. Copy its link below and send it to the person you invite."
+        if invitation.email:
+            if send_invitation(invitation):
+                text = f"Invitation created and e-mailed to {invitation.email}. Its link is below."
+            else:
+                text = (
+                    f"Invitation created, but the e-mail to {invitation.email} could not be "
+                    "sent. Copy the link below and send it yourself."
+                )
+        messages.success(request, text)
+        return redirect("team_invitations", team_id=team.pk)
+    pending = team.invitations.usable().select_related("created_by")
+    context = {"team": team, "form": form, "pending": pending}
+    return render(request, "teams/invitations.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def invitation_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    invitation, _ = get_invitation_for_user(request, pk)
+    if invitation.revoke(by=request.user):
+        messages.success(request, "Invitation cancelled: its link no longer works.")
+    else:
+        messages.info(request, "That invitation was already used, cancelled or expired.")
+    return redirect("team_invitations", team_id=invitation.team_id)
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_join(request: HttpRequest, token: str) -> HttpResponse:
+    """Where an invitation link lands. Signed in: one button to join. Not signed in:
+    create an account or sign in, and join in the same step. Joining is always a
+    POST, so merely opening (or previewing) a link never uses it up."""
+    invitation = get_invitation_by_token(token)
+    user = request.user
+    already = (
+        user.is_authenticated
+        and Membership.objects.filter(team_id=invitation.team_id, user=user).exists()
+    )
+    signup_form = SignUpForm(prefix="signup")
+    signin_form = SignInForm(request, prefix="signin")
+    usable = already or not invitation.problem
+    if request.method == "POST" and usable:
+        intent = request.POST.get("intent")
+        if user.is_authenticated:
+            return _accept(request, invitation, user, already=already)
+        if intent == "signup":
+            signup_form = SignUpForm(request.POST, prefix="signup")
+            if signup_form.is_valid():
+                return _sign_up_and_accept(request, invitation, signup_form)
+        elif intent == "signin":
+            signin_form = SignInForm(request, request.POST, prefix="signin")
+            if signin_form.is_valid():
+                login(request, signin_form.get_user())
+                return _accept(request, invitation, signin_form.get_user())
+    context = {
+        "invitation": invitation,
+        "already": already,
+        "signup_form": signup_form,
+        "signin_form": signin_form,
+    }
+    status = 410 if not usable else 400 if request.method == "POST" else 200
+    return render(request, "teams/join.html", context, status=status)
+
+
+def _accept(
+    request: HttpRequest, invitation: Invitation, user, *, already: bool = False
+) -> HttpResponse:
+    try:
+        invitation.accept(user)
+    except InvitationUnusable as exc:
+        messages.error(request, str(exc))
+        return redirect("home")
+    if already:
+        messages.info(request, f"You are already in “{invitation.team.name}”.")
+    else:
+        messages.success(request, f"Welcome to “{invitation.team.name}”!")
+    return redirect("home")
+
+
+def _sign_up_and_accept(
+    request: HttpRequest, invitation: Invitation, form: SignUpForm
+) -> HttpResponse:
+    try:
+        with transaction.atomic():  # no new account without the membership it was made for
+            user = form.save()
+            invitation.accept(user)
+    except InvitationUnusable as exc:
+        messages.error(request, str(exc))
+        return redirect("login")
+    login(request, user, backend=MODEL_BACKEND)
+    messages.success(request, f"Welcome to Retouch and to “{invitation.team.name}”!")
+    return redirect("home")
+
+
+# --- Activity -------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def team_activity(request: HttpRequest, team_id: int) -> HttpResponse:
+    membership = get_team_for_user(request, team_id, Action.MANAGE_TEAM)
+    entries = Activity.objects.for_team(membership.team)
+    page = Paginator(entries, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "teams/activity.html", {"team": membership.team, "page": page})

@@ -86,7 +86,8 @@ def test_validation_errors_show_next_to_the_field_and_keep_the_photos(stack, bro
     page.get_by_label("Photos", exact=True).set_input_files([str(photo)])
     page.get_by_role("button", name="Start edit").click()
     page.get_by_text("Describe what should change in the photos.").wait_for()
-    # The chosen photo survived the re-rendered form.
+    # The chosen photo survived the re-rendered form (restored once htmx settles).
+    page.locator(".preview").first.wait_for()
     assert page.locator(".preview").count() == 1
     assert page.locator(".edit-card").count() == 0
     page.close()

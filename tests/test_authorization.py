@@ -1,0 +1,357 @@
+"""Every URL of the app, for every kind of person, on the objects of one team.
+
+The table below has a row for each URL pattern the resolver knows (walked at test
+time, so a new view without a row fails `test_every_url_pattern_has_a_row`). Each row
+says what anonymous visitors, a member of another team, and the team's viewer, editor
+and owner get, and whether the request may change anything. Excluded: the Django
+admin namespace, which has its own staff check (tests/test_admin.py).
+"""
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from editor.edits.models import Edit, Status
+from editor.teams.models import Invitation, Membership, Profile, Team
+
+from .factories import (
+    Role,
+    image_bytes,
+    make_edit,
+    make_invitation,
+    make_team,
+    make_user,
+    personal_team,
+    upload,
+    use_team,
+)
+
+pytestmark = pytest.mark.django_db
+
+ACTORS = ("anonymous", "outsider", "viewer", "editor", "owner")
+SECRET = "Studio secret: the new logo"
+EXCLUDED_NAMESPACES = {"admin"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    changes: bool | None = False  # must the request change the database? None: not checked
+    to_login: bool = False
+    shows_team: bool | None = None  # does the body show the team's edit? None: not checked
+
+
+LOGIN = Outcome(302, to_login=True)
+NOT_FOUND = Outcome(404)
+FORBIDDEN = Outcome(403)
+READ = Outcome(200)
+WROTE = Outcome(302, changes=True)
+REFUSED = Outcome(302, changes=False)  # a rule said no (redirect with a message)
+
+
+def members(read: Outcome = READ) -> dict:
+    return {
+        "anonymous": LOGIN,
+        "outsider": NOT_FOUND,
+        "viewer": read,
+        "editor": read,
+        "owner": read,
+    }
+
+
+def editors(ok: Outcome) -> dict:
+    return members() | {"viewer": FORBIDDEN, "editor": ok, "owner": ok}
+
+
+def owners(ok: Outcome) -> dict:
+    return members() | {"viewer": FORBIDDEN, "editor": FORBIDDEN, "owner": ok}
+
+
+def everyone(outcome: Outcome) -> dict:
+    return dict.fromkeys(ACTORS, outcome)
+
+
+@dataclass
+class World:
+    team: Team
+    users: dict
+    edit: Edit  # the editor's own, finished, with sources, a mask and results
+    owners_edit: Edit  # made by the owner, failed
+    invitation: Invitation
+    memberships: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    outcomes: dict
+    kwargs: object = lambda w: {}
+    data: object = lambda w: {}
+    why: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-{self.method}{'-' + self.why if self.why else ''}"
+
+
+def edit_kwargs(w: World) -> dict:
+    return {"pk": w.edit.pk}
+
+
+CASES = [
+    # --- Accounts -------------------------------------------------------------------
+    Case("setup", "GET", everyone(NOT_FOUND), why="once-users-exist"),
+    Case(
+        "setup",
+        "POST",
+        everyone(NOT_FOUND),
+        data=lambda w: {
+            "username": "mallory",
+            "password1": "x-Pass-123!",
+            "password2": "x-Pass-123!",
+        },
+        why="once-users-exist",
+    ),
+    Case("login", "GET", everyone(Outcome(302)) | {"anonymous": READ}),
+    Case("logout", "POST", everyone(Outcome(302))),
+    Case("signup", "GET", everyone(NOT_FOUND), why="off-by-default"),
+    # --- Teams ----------------------------------------------------------------------
+    Case("team_create", "GET", everyone(READ) | {"anonymous": LOGIN}),
+    Case(
+        "team_create",
+        "POST",
+        everyone(WROTE) | {"anonymous": LOGIN},
+        data=lambda w: {"name": "Side project"},
+    ),
+    Case(
+        "team_switch",
+        "POST",
+        members(Outcome(302, changes=None)),
+        data=lambda w: {"team": w.team.pk},
+    ),
+    Case("team_members", "GET", members(), kwargs=lambda w: {"team_id": w.team.pk}),
+    Case(
+        "team_rename",
+        "POST",
+        owners(WROTE),
+        kwargs=lambda w: {"team_id": w.team.pk},
+        data=lambda w: {"name": "Renamed"},
+    ),
+    Case(
+        "team_leave",
+        "POST",
+        members(WROTE) | {"owner": REFUSED},
+        kwargs=lambda w: {"team_id": w.team.pk},
+        why="owner-is-the-last-owner",
+    ),
+    Case("team_invitations", "GET", owners(READ), kwargs=lambda w: {"team_id": w.team.pk}),
+    Case(
+        "team_invitations",
+        "POST",
+        owners(WROTE),
+        kwargs=lambda w: {"team_id": w.team.pk},
+        data=lambda w: {"role": Role.VIEWER, "days": 7, "email": ""},
+    ),
+    Case("team_activity", "GET", owners(READ), kwargs=lambda w: {"team_id": w.team.pk}),
+    Case(
+        "member_role",
+        "POST",
+        owners(WROTE),
+        kwargs=lambda w: {"pk": w.memberships["editor"].pk},
+        data=lambda w: {"role": Role.VIEWER},
+    ),
+    Case(
+        "member_remove",
+        "POST",
+        owners(WROTE),
+        kwargs=lambda w: {"pk": w.memberships["viewer"].pk},
+    ),
+    Case(
+        "invitation_revoke",
+        "POST",
+        owners(WROTE),
+        kwargs=lambda w: {"pk": w.invitation.pk},
+    ),
+    # The link itself is the permission: anyone holding it may look, and join once.
+    Case(
+        "invitation_join",
+        "GET",
+        everyone(READ),
+        kwargs=lambda w: {"token": w.invitation.token},
+    ),
+    Case(
+        "invitation_join",
+        "POST",
+        {
+            "anonymous": Outcome(400),  # must sign up or sign in first
+            "outsider": WROTE,
+            "viewer": REFUSED,  # already in: switches to the team, the link stays unused
+            "editor": REFUSED,
+            "owner": REFUSED,
+        },
+        kwargs=lambda w: {"token": w.invitation.token},
+    ),
+    Case(
+        "invitation_join",
+        "GET",
+        everyone(NOT_FOUND),
+        kwargs=lambda w: {"token": "not-a-real-token"},
+        why="wrong-token",
+    ),
+    # --- Edits ----------------------------------------------------------------------
+    Case(
+        "home",
+        "GET",
+        members(Outcome(200, shows_team=True))
+        | {"outsider": Outcome(200, shows_team=False)},  # their own team's gallery
+    ),
+    Case(
+        "edit_create",
+        "POST",
+        editors(WROTE) | {"outsider": WROTE},  # acts on the outsider's own current team
+        data=lambda w: {"model": "gpt-image-1", "prompt": "Add a hat", "images": upload()},
+    ),
+    Case("edit_options", "GET", everyone(READ) | {"anonymous": LOGIN}),
+    Case(
+        "gallery_updates",
+        "GET",
+        members(Outcome(200, shows_team=True)) | {"outsider": Outcome(200, shows_team=False)},
+        data=lambda w: {"pending": f"{w.edit.pk}:running"},
+    ),
+    Case("edit_detail", "GET", members(Outcome(200, shows_team=True)), kwargs=edit_kwargs),
+    Case(
+        "edit_retry",
+        "POST",
+        editors(WROTE),
+        kwargs=lambda w: {"pk": w.owners_edit.pk},
+        why="any-edit-of-the-team",
+    ),
+    Case("edit_delete", "GET", editors(READ), kwargs=edit_kwargs, why="editors-own"),
+    Case("edit_delete", "POST", editors(WROTE), kwargs=edit_kwargs, why="editors-own"),
+    Case(
+        "edit_delete",
+        "POST",
+        owners(WROTE),
+        kwargs=lambda w: {"pk": w.owners_edit.pk},
+        why="someone-elses",
+    ),
+    # The service's callback is public by design: the per-edit token in the URL is the
+    # only proof. Without the right token nobody gets anything, signed in or not.
+    Case(
+        "edit_callback",
+        "POST",
+        everyone(NOT_FOUND),
+        kwargs=lambda w: {"pk": w.edit.pk, "token": "not-the-callback-token"},
+        data=lambda w: {"id": "task-1", "task_id": "task-1"},
+        why="wrong-token",
+    ),
+    Case("edit_download_all", "GET", members(), kwargs=edit_kwargs),
+    Case("edit_mask", "GET", members(), kwargs=edit_kwargs),
+    Case("edit_source", "GET", members(), kwargs=lambda w: {"pk": w.edit.pk, "position": 0}),
+    Case("edit_result", "GET", members(), kwargs=lambda w: {"pk": w.edit.pk, "position": 0}),
+    Case(
+        "edit_result_download",
+        "GET",
+        members(),
+        kwargs=lambda w: {"pk": w.edit.pk, "position": 0},
+    ),
+    Case(
+        "edit_result_thumbnail",
+        "GET",
+        members(),
+        kwargs=lambda w: {"pk": w.edit.pk, "position": 0},
+    ),
+]
+
+
+def app_url_names() -> set[str]:
+    """Every URL pattern of the app, by name (or route when unnamed), from the resolver."""
+
+    def walk(patterns, prefix: str = ""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                if pattern.namespace in EXCLUDED_NAMESPACES:
+                    continue
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                yield pattern.name or prefix + str(pattern.pattern)
+
+    return set(walk(get_resolver().url_patterns))
+
+
+def test_every_url_pattern_has_a_row():
+    covered = {case.name for case in CASES}
+    missing = app_url_names() - covered
+    assert not missing, f"URL patterns with no row in the authorization table: {missing}"
+    stale = covered - app_url_names()
+    assert not stale, f"Rows for URL patterns that no longer exist: {stale}"
+
+
+def test_every_row_says_what_each_actor_gets():
+    for case in CASES:
+        assert set(case.outcomes) == set(ACTORS), case.id
+
+
+@pytest.fixture
+def world() -> World:
+    users = {name: make_user(name) for name in ACTORS if name != "anonymous"}
+    team = make_team(
+        "Studio",
+        {users["owner"]: Role.OWNER, users["editor"]: Role.EDITOR, users["viewer"]: Role.VIEWER},
+    )
+    for name in ("owner", "editor", "viewer"):
+        use_team(users[name], team)
+    use_team(users["outsider"], personal_team(users["outsider"]))
+    edit = make_edit(team, users["editor"], prompt=SECRET, status=Status.SUCCEEDED, results=1)
+    edit.mask.save("mask.png", ContentFile(image_bytes(mode="RGBA")), save=True)
+    owners_edit = make_edit(team, users["owner"], prompt="Owner's try", status=Status.FAILED)
+    invitation = make_invitation(team, users["owner"], role=Role.VIEWER)
+    memberships = {m.user.username: m for m in team.memberships.select_related("user")}
+    return World(team, users, edit, owners_edit, invitation, memberships)
+
+
+def snapshot() -> tuple:
+    """Everything a request could change that matters for authorization."""
+    return (
+        sorted(Edit.objects.values_list("pk", "team_id", "status")),
+        sorted(Membership.objects.values_list("team_id", "user_id", "role")),
+        sorted(Invitation.objects.values_list("pk", "used_at", "revoked_at")),
+        sorted(Team.objects.values_list("pk", "name")),
+        sorted(Profile.objects.values_list("user_id", "current_team_id")),
+        get_user_model().objects.count(),
+    )
+
+
+def body_of(response) -> str:
+    if getattr(response, "streaming", False):
+        return ""
+    return response.content.decode(errors="replace")
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_each_actor_gets_exactly_what_their_role_allows(client, world, case, actor):
+    expected: Outcome = case.outcomes[actor]
+    if actor != "anonymous":
+        client.force_login(world.users[actor])
+    url = reverse(case.name, kwargs=case.kwargs(world))
+    before = snapshot()
+    if case.method == "GET":
+        response = client.get(url, case.data(world))
+    else:
+        response = client.post(url, case.data(world))
+    after = snapshot()
+
+    assert response.status_code == expected.status, (case.id, actor, body_of(response)[:500])
+    if expected.to_login:
+        assert response.url.startswith(reverse("login")), response.url
+    if case.method == "GET" or expected.changes is False:
+        assert after == before, f"{case.id} for {actor} changed the database"
+    elif expected.changes:
+        assert after != before, f"{case.id} for {actor} changed nothing"
+    if expected.shows_team is not None:
+        assert (SECRET in body_of(response)) is expected.shows_team
