@@ -234,6 +234,13 @@ RETOUCH_CALLBACK_MAX_MB = envint("RETOUCH_CALLBACK_MAX_MB", 64)
 # Threads per `manage.py worker` process: each runs one task at a time.
 RETOUCH_WORKER_THREADS = envint("RETOUCH_WORKER_THREADS", 10)
 
+# Spending. Edits each person may start per window, across all their teams: "N/second",
+# "N/minute", "N/hour" or "N/day"; "0" or empty turns the limit off (editor/edits/limits.py).
+RETOUCH_RATE_LIMIT = env("RETOUCH_RATE_LIMIT", "30/hour")
+# Prices for the cost estimates, JSON in the shape of costs.DEFAULT_PRICES; the models
+# named here replace the built-in entries, the others keep them.
+RETOUCH_PRICES = json.loads(env("RETOUCH_PRICES") or "{}")
+
 # Accounts: without an invitation, nobody can sign up unless this is on.
 RETOUCH_OPEN_SIGNUP = envbool("RETOUCH_OPEN_SIGNUP", False)
 

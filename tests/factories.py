@@ -1,10 +1,12 @@
 """Small factory functions for tests: users with their teams, images, and edits."""
 
 import io
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from PIL import Image
 
 from editor.edits.models import Edit, ResultImage, SourceImage, Status
@@ -104,12 +106,33 @@ def make_edit(
     return edit
 
 
+def make_priced_edit(
+    team: Team,
+    user,
+    cost: str,
+    *,
+    usage: dict | None = None,
+    finished_at=None,
+    **extra,
+) -> Edit:
+    """A succeeded edit with the usage the service reported and its estimated cost,
+    finished at `finished_at` (now by default); no image files unless asked for."""
+    extra.setdefault("sources", 0)
+    edit = make_edit(team, user, status=Status.SUCCEEDED, **extra)
+    edit.usage = usage if usage is not None else {"input_tokens": 100, "output_tokens": 200}
+    edit.cost_usd = Decimal(cost)
+    edit.finished_at = finished_at or timezone.now()
+    edit.save(update_fields=["usage", "cost_usd", "finished_at"])
+    return edit
+
+
 __all__ = [
     "PASSWORD",
     "Role",
     "image_bytes",
     "make_edit",
     "make_invitation",
+    "make_priced_edit",
     "make_team",
     "make_user",
     "upload",

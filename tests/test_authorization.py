@@ -13,8 +13,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils.timezone import now
 
-from editor.edits.models import Edit, Status
+from editor.edits.models import Edit, Star, Status
 from editor.teams.models import Invitation, Membership, Profile, Team
 
 from .factories import (
@@ -158,6 +159,13 @@ CASES = [
     ),
     Case("team_activity", "GET", owners(READ), kwargs=lambda w: {"team_id": w.team.pk}),
     Case(
+        "team_budget",
+        "POST",
+        owners(WROTE),
+        kwargs=lambda w: {"team_id": w.team.pk},
+        data=lambda w: {"monthly_budget_usd": "50"},
+    ),
+    Case(
         "member_role",
         "POST",
         owners(WROTE),
@@ -217,6 +225,12 @@ CASES = [
     ),
     Case("edit_options", "GET", everyone(READ) | {"anonymous": LOGIN}),
     Case(
+        "usage",
+        "GET",
+        members(Outcome(200, shows_team=True))
+        | {"outsider": Outcome(200, shows_team=False)},  # their own team's usage
+    ),
+    Case(
         "gallery_updates",
         "GET",
         members(Outcome(200, shows_team=True)) | {"outsider": Outcome(200, shows_team=False)},
@@ -250,6 +264,14 @@ CASES = [
         why="wrong-token",
     ),
     Case("edit_download_all", "GET", members(), kwargs=edit_kwargs),
+    Case("edit_star", "POST", members(WROTE), kwargs=edit_kwargs, why="a-personal-bookmark"),
+    Case(
+        "edits_download_selected",
+        "GET",
+        members() | {"outsider": Outcome(302)},
+        data=lambda w: {"ids": [w.edit.pk]},
+        why="outsiders-get-nothing-of-this-team",
+    ),
     Case("edit_mask", "GET", members(), kwargs=edit_kwargs),
     Case("edit_source", "GET", members(), kwargs=lambda w: {"pk": w.edit.pk, "position": 0}),
     Case("edit_result", "GET", members(), kwargs=lambda w: {"pk": w.edit.pk, "position": 0}),
@@ -308,6 +330,9 @@ def world() -> World:
     use_team(users["outsider"], personal_team(users["outsider"]))
     edit = make_edit(team, users["editor"], prompt=SECRET, status=Status.SUCCEEDED, results=1)
     edit.mask.save("mask.png", ContentFile(image_bytes(mode="RGBA")), save=True)
+    Edit.objects.filter(pk=edit.pk).update(  # what the service reported, for the usage page
+        usage={"input_tokens": 800, "output_tokens": 1400}, cost_usd="0.064", finished_at=now()
+    )
     owners_edit = make_edit(team, users["owner"], prompt="Owner's try", status=Status.FAILED)
     invitation = make_invitation(team, users["owner"], role=Role.VIEWER)
     memberships = {m.user.username: m for m in team.memberships.select_related("user")}
@@ -320,9 +345,10 @@ def snapshot() -> tuple:
         sorted(Edit.objects.values_list("pk", "team_id", "status")),
         sorted(Membership.objects.values_list("team_id", "user_id", "role")),
         sorted(Invitation.objects.values_list("pk", "used_at", "revoked_at")),
-        sorted(Team.objects.values_list("pk", "name")),
+        sorted(Team.objects.values_list("pk", "name", "monthly_budget_usd")),
         sorted(Profile.objects.values_list("user_id", "current_team_id")),
         get_user_model().objects.count(),
+        sorted(Star.objects.values_list("edit_id", "user_id")),
     )
 
 

@@ -1,4 +1,6 @@
+from contextlib import ExitStack
 from datetime import date, datetime, time, timedelta
+from pathlib import PurePosixPath
 
 from django import forms
 from django.conf import settings
@@ -7,7 +9,7 @@ from django.utils import timezone
 
 from editor.upstream import MODELS, EditRequest, ImageInput, InvalidEditRequest, validate
 
-from .imaging import ImageFacts, inspect_image, mask_alpha_problem
+from .imaging import CONTENT_TYPES, ImageFacts, inspect_image, mask_alpha_problem
 from .models import Status
 
 DEFAULT_MODEL = "gpt-image-1"
@@ -74,9 +76,18 @@ class EditForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": "image/png"}),
     )
 
-    def __init__(self, *args, **kwargs):
+    # "Edit this result": the edit starts from an earlier result (its first photo).
+    parent = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    parent_result = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, base_result=None, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.base_result = base_result
+        if base_result is not None:
+            self.fields["images"].required = False
+            self.initial.setdefault("parent", base_result.edit_id)
+            self.initial.setdefault("parent_result", base_result.position)
         self.fields["model"].choices = [(m.name, m.label) for m in MODELS.values()]
         self.fields["model"].initial = DEFAULT_MODEL
         chosen = (self.data.get("model") if self.is_bound else None) or self.initial.get("model")
@@ -147,22 +158,29 @@ class EditForm(forms.Form):
                 errors.append(exc)
         if errors:
             raise ValidationError(errors)
-        if not caps.min_images <= len(files) <= caps.max_images:
+        names = [upload.name for upload in files]
+        if self.base_result is not None:
+            base = self.base_result
+            fmt = {v: k for k, v in CONTENT_TYPES.items()}.get(base.content_type, "PNG")
+            facts.insert(0, ImageFacts(fmt, base.content_type, base.width, base.height, False))
+            names.insert(0, "the earlier result")
+        count = len(facts)
+        if not caps.min_images <= count <= caps.max_images:
             if caps.min_images == caps.max_images:
                 raise ValidationError(
-                    f"{caps.label} edits exactly {caps.max_images} photo; you added {len(files)}.",
+                    f"{caps.label} edits exactly {caps.max_images} photo; you added {count}.",
                     code="count",
                 )
             raise ValidationError(
                 f"{caps.label} takes {caps.min_images} to {caps.max_images} photos; "
-                f"you added {len(files)}.",
+                f"you added {count}.",
                 code="count",
             )
         if caps.square_only:
-            for upload, fact in zip(files, facts, strict=True):
+            for name, fact in zip(names, facts, strict=True):
                 if fact.width != fact.height or fact.format != "PNG":
                     raise ValidationError(
-                        f"{caps.label} needs a square PNG; “{upload.name}” is a "
+                        f"{caps.label} needs a square PNG; “{name}” is a "
                         f"{fact.width}×{fact.height} {fact.format}.",
                         code="square",
                     )
@@ -203,10 +221,17 @@ class EditForm(forms.Form):
 
     def _validate_for_upstream(self, cleaned) -> None:
         """The client's own rules (per-model options, sizes, counts) before any upload."""
-        images = [
-            ImageInput(f.name, fact.content_type, f)
-            for f, fact in zip(cleaned["images"], self.image_facts, strict=True)
-        ]
+        with ExitStack() as stack:
+            uploads = list(cleaned["images"])
+            if self.base_result is not None:
+                uploads.insert(0, stack.enter_context(self.base_result.file.open("rb")))
+            images = [
+                ImageInput(PurePosixPath(f.name).name, fact.content_type, f)
+                for f, fact in zip(uploads, self.image_facts, strict=True)
+            ]
+            self._validate_request(cleaned, images)
+
+    def _validate_request(self, cleaned, images) -> None:
         mask = cleaned.get("mask")
         request = EditRequest(
             model=cleaned["model"],
@@ -258,10 +283,11 @@ class GalleryFilterForm(forms.Form):
     until = forms.DateField(
         label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    # Issue 6: `starred = forms.BooleanField(label="Starred only", required=False)`.
+    starred = forms.BooleanField(label="Starred by me", required=False)
 
-    def __init__(self, data, *, team):
+    def __init__(self, data, *, team, user=None):
         super().__init__(data, label_suffix="", auto_id="filter-%s")
+        self.user = user
         members = team.memberships.select_related("user").order_by("user__username")
         usernames = [m.user.get_username() for m in members]
         self.fields["member"].choices = [("", "Anyone"), *[(u, u) for u in usernames]]
@@ -287,6 +313,7 @@ class GalleryFilterForm(forms.Form):
             "member": data.get("member", ""),
             "status": data.get("status", ""),
             "model": data.get("model", ""),
+            "starred_by": self.user if data.get("starred") and self.user else None,
         }
         # Whole days in the site's time zone: "to" includes the day it names.
         if data.get("since"):

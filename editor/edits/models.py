@@ -13,6 +13,7 @@ twice at once and never finished twice.
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import PurePosixPath
 
 from django.conf import settings
@@ -98,6 +99,7 @@ class EditQuerySet(QuerySet):
         created_from: datetime | None = None,
         created_before: datetime | None = None,
         text: str = "",
+        starred_by=None,
     ) -> "EditQuerySet":
         """The gallery's filters (GalleryFilterForm); an empty value means "any".
         Dates are instants, so the (team, -created_at) index serves the range."""
@@ -114,8 +116,20 @@ class EditQuerySet(QuerySet):
             edits = edits.filter(created_at__lt=created_before)
         if text:
             edits = edits.filter(prompt__icontains=text)
-        # Issue 6: a `starred` filter goes here (and a field on GalleryFilterForm).
+        if starred_by is not None:
+            edits = edits.filter(stars__user=starred_by)
         return edits
+
+    def with_star_for(self, user) -> "EditQuerySet":
+        """Annotate `is_starred` for one person, in the same query."""
+        return self.annotate(
+            is_starred=models.Exists(Star.objects.filter(edit=models.OuterRef("pk"), user=user))
+        )
+
+    def cost_between(self, start: datetime, end: datetime):
+        return self.filter(finished_at__gte=start, finished_at__lt=end).aggregate(
+            total=models.Sum("cost_usd")
+        )["total"] or Decimal(0)
 
     # -- reliability: what the reconciler looks for -------------------------------------
 
@@ -169,6 +183,8 @@ class Edit(models.Model):
     upstream_created = models.BigIntegerField(null=True, blank=True)
     upstream_elapsed = models.FloatField(null=True, blank=True)
     usage = models.JSONField(null=True, blank=True)
+    # Estimated from usage and the price table (costs.py) when the results are stored.
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     callback_token = models.CharField(max_length=64, default=_new_callback_token, editable=False)
 
     # Delivery and retries. `attempts` counts every request sent upstream; `retries` the
@@ -222,6 +238,16 @@ class Edit(models.Model):
         if self.finished_at:
             return (self.finished_at - self.created_at).total_seconds()
         return None
+
+    def ancestors(self, limit: int = 20) -> list["Edit"]:
+        """The edits this one was made from, oldest first (bounded: lineage is shown,
+        not walked forever)."""
+        chain = []
+        current = self.parent
+        while current is not None and len(chain) < limit:
+            chain.append(current)
+            current = current.parent
+        return chain[::-1]
 
     def download_stem(self) -> str:
         """`2026-11-25-make-the-sky-stormy`: the date and what was asked, for file names."""
@@ -456,3 +482,26 @@ class ResultImage(ImageFileMixin):
 
     def download_name(self) -> str:
         return f"{self.edit.download_stem()}-{self.position + 1}.{self.extension}"
+
+
+class Star(models.Model):
+    """A person's bookmark on an edit, to find it again (the gallery's starred filter)."""
+
+    edit = models.ForeignKey(Edit, on_delete=models.CASCADE, related_name="stars")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["edit", "user"], name="unique_star")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ★ {self.edit_id}"
+
+    @classmethod
+    def toggle(cls, edit: Edit, user) -> bool:
+        """Star the edit for this person, or unstar it; True when it is now starred."""
+        deleted, _ = cls.objects.filter(edit=edit, user=user).delete()
+        if deleted:
+            return False
+        cls.objects.get_or_create(edit=edit, user=user)
+        return True

@@ -12,6 +12,7 @@ from django.utils import timezone
 from editor.teams.models import Activity
 from editor.upstream import EditResult, ImagesClient
 
+from .costs import estimate_cost
 from .imaging import describe_result
 from .models import Edit, ResultImage, SourceImage, Status
 
@@ -116,6 +117,7 @@ def store_results(edit: Edit, result: EditResult) -> bool:
                 upstream_created=result.created,
                 upstream_elapsed=result.elapsed,
                 usage=result.usage,
+                cost_usd=estimate_cost(edit.model, edit.params, result.usage, len(rows)),
                 lease_token="",
                 lease_expires_at=None,
                 next_attempt_at=None,

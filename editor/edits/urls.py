@@ -1,14 +1,17 @@
 from django.urls import path
 
-from . import views, webhooks
+from . import usage, views, webhooks
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("edits/new/", views.create, name="edit_create"),
     path("edits/options/", views.model_options, name="edit_options"),
     path("edits/updates/", views.gallery_updates, name="gallery_updates"),
+    path("usage/", usage.team_usage, name="usage"),
+    path("edits/download/", views.download_selected, name="edits_download_selected"),
     path("edits/<int:pk>/", views.detail, name="edit_detail"),
     path("edits/<int:pk>/retry/", views.retry, name="edit_retry"),
+    path("edits/<int:pk>/star/", views.star, name="edit_star"),
     # The gateway's callback (callback delivery mode); the token is the secret.
     path("hooks/edits/<int:pk>/<str:token>/", webhooks.edit_callback, name="edit_callback"),
     path("edits/<int:pk>/delete/", views.delete, name="edit_delete"),

@@ -1,19 +1,23 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.files import File
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from editor.teams.permissions import Action, can_change_edit, membership_for
 from editor.teams.views import needs_first_admin
 
+from . import limits
 from .access import get_edit_for_user
+from .bulk import bulk_zip
 from .forms import EditForm, GalleryFilterForm
-from .models import Edit, Status
+from .models import Edit, Star, Status
 from .services import EditInProgress, create_edit, delete_edit, enqueue_edit
 from .zipstream import stream_zip
 
@@ -22,8 +26,13 @@ MAX_POLLED = 100
 
 
 def _gallery_context(request: HttpRequest, membership) -> dict:
-    filters = GalleryFilterForm(request.GET, team=membership.team)
-    edits = Edit.objects.for_team(membership.team).matching(**filters.criteria()).for_gallery()
+    filters = GalleryFilterForm(request.GET, team=membership.team, user=request.user)
+    edits = (
+        Edit.objects.for_team(membership.team)
+        .matching(**filters.criteria())
+        .for_gallery()
+        .with_star_for(request.user)
+    )
     page = Paginator(edits, PAGE_SIZE).get_page(request.GET.get("page"))
     return {"page": page, "filters": filters}
 
@@ -38,8 +47,39 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.htmx and request.htmx.target == "gallery":
         return render(request, "edits/home.html#gallery", context)
     if membership.can(Action.CREATE_EDIT):
-        context["form"] = EditForm()
+        context["form"] = _starting_form(request, membership)
     return render(request, "edits/home.html", context)
+
+
+def _starting_form(request: HttpRequest, membership) -> EditForm:
+    """A blank form, or one that starts from an earlier result (`?from=<edit>&result=<n>`)
+    or repeats an earlier edit's prompt and options (`?reuse=<edit>`)."""
+    if request.GET.get("from"):
+        return EditForm(base_result=_base_result(request, membership, request.GET))
+    reuse = request.GET.get("reuse", "")
+    if reuse.isdigit():
+        earlier, _ = get_edit_for_user(request, int(reuse))
+        return EditForm(
+            initial={"prompt": earlier.prompt, "model": earlier.model, **earlier.params}
+        )
+    return EditForm()
+
+
+def _base_result(request: HttpRequest, membership, data):
+    """The earlier result a new edit starts from, or None. Only results of the current
+    team qualify: a team's images never travel into another team's edits."""
+    parent_id = data.get("parent") or data.get("from")
+    if not parent_id:
+        return None
+    position = data.get("parent_result") or data.get("result") or "0"
+    if not str(parent_id).isdigit() or not str(position).isdigit():
+        raise Http404("No such result.")
+    parent, _ = get_edit_for_user(request, int(parent_id))
+    result = parent.results.filter(position=int(position)).first()
+    if parent.team_id != membership.team_id or result is None:
+        raise Http404("No such result.")
+    result.edit = parent
+    return result
 
 
 def redirect_to_login(request: HttpRequest) -> HttpResponse:
@@ -62,25 +102,33 @@ def create(request: HttpRequest) -> HttpResponse:
     membership = membership_for(request)
     if not membership.can(Action.CREATE_EDIT):
         raise PermissionDenied("Viewers can look and download, but not start edits.")
-    form = EditForm(request.POST, request.FILES)
+    base = _base_result(request, membership, request.POST)
+    form = EditForm(request.POST, request.FILES, base_result=base)
+    refusal = limits.refusal_for_new_edit(membership.team, request.user)
+    if refusal:  # shown with the form like a validation error; nothing stored or sent
+        form.add_error(None, refusal.message)
     if not form.is_valid():
         if request.htmx:
             response = render(request, "edits/home.html#edit_form", {"form": form})
             return reswap(retarget(response, "#edit-form"), "outerHTML")
         context = _gallery_context(request, membership) | {"form": form}
+        if refusal:
+            response = render(request, "edits/home.html", context, status=refusal.status)
+            return refusal.annotate(response)
         return render(request, "edits/home.html", context, status=400)
     edit = create_edit(
         membership=membership,
         model=form.cleaned_data["model"],
         prompt=form.cleaned_data["prompt"],
         params=form.params(),
-        images=form.cleaned_data["images"],
+        images=_with_base(base, form.cleaned_data["images"]),
         facts=form.image_facts,
         mask=form.cleaned_data.get("mask"),
+        parent=base.edit if base else None,
     )
     if not request.htmx:
         return redirect("home")
-    edit = Edit.objects.for_gallery().get(pk=edit.pk)
+    edit = Edit.objects.for_gallery().with_star_for(request.user).get(pk=edit.pk)
     return render(request, "edits/created.html", {"edit": edit, "form": EditForm()})
 
 
@@ -99,7 +147,12 @@ def gallery_updates(request: HttpRequest) -> HttpResponse:
         pk, _, status = item.partition(":")
         if pk.isdigit():
             known[int(pk)] = status
-    edits = list(Edit.objects.for_team(membership.team).for_gallery().filter(pk__in=known))
+    edits = list(
+        Edit.objects.for_team(membership.team)
+        .for_gallery()
+        .with_star_for(request.user)
+        .filter(pk__in=known)
+    )
     changed = [e for e in edits if e.status != known.get(e.pk)]
     finished = [e for e in changed if e.is_final]
     return render(
@@ -113,12 +166,15 @@ def gallery_updates(request: HttpRequest) -> HttpResponse:
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     edit, membership = get_edit_for_user(request, pk)
+    edit.is_starred = edit.stars.filter(user=request.user).exists()
     context = {
         "edit": edit,
         "sources": edit.sources.all(),
         "results": edit.results.all(),
         "can_create": membership.can(Action.CREATE_EDIT),
         "can_delete": can_change_edit(membership, edit),
+        "ancestors": edit.ancestors(),
+        "children": edit.children.select_related("created_by").order_by("created_at"),
     }
     if request.htmx and request.htmx.target == "edit-status":
         return render(request, "edits/detail.html#status", context)
@@ -129,11 +185,18 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def retry(request: HttpRequest, pk: int) -> HttpResponse:
     edit, _ = get_edit_for_user(request, pk, Action.CREATE_EDIT)
+    refusal = edit.status == Status.FAILED and limits.refusal_for_new_edit(edit.team, request.user)
+    if refusal:
+        messages.error(request, refusal.message)
+        if request.htmx:
+            response = render(request, "base.html#messages")
+            return reswap(retarget(response, "#messages"), "innerHTML")
+        return redirect("edit_detail", pk=edit.pk)
     if edit.status == Status.FAILED:
         edit.requeue()
         enqueue_edit(edit)
     if request.htmx:
-        edit = Edit.objects.for_gallery().get(pk=edit.pk)
+        edit = Edit.objects.for_gallery().with_star_for(request.user).get(pk=edit.pk)
         return render(request, "edits/retried.html", {"edit": edit})
     return redirect("edit_detail", pk=edit.pk)
 
@@ -248,3 +311,52 @@ def download_all(request: HttpRequest, pk: int) -> HttpResponse:
     response = StreamingHttpResponse(stream_zip(entries), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{edit.download_stem()}.zip"'
     return response
+
+
+@login_required
+@require_POST
+def star(request: HttpRequest, pk: int) -> HttpResponse:
+    """Star or unstar an edit: a personal bookmark, so viewers may star too."""
+    edit, _ = get_edit_for_user(request, pk)
+    edit.is_starred = Star.toggle(edit, request.user)
+    if request.htmx:
+        return render(request, "edits/home.html#star", {"edit": edit})
+    return redirect(request.POST.get("next") or reverse("edit_detail", args=[edit.pk]))
+
+
+MAX_BULK = 200
+
+
+@login_required
+@require_GET
+def download_selected(request: HttpRequest) -> HttpResponse:
+    """The results of the chosen edits of the current team in one streamed zip, with a
+    manifest.csv that says how each file was made."""
+    membership = membership_for(request)
+    ids = [int(i) for i in request.GET.getlist("ids")[:MAX_BULK] if i.isdigit()]
+    edits = list(
+        Edit.objects.for_team(membership.team)
+        .filter(pk__in=ids, status=Status.SUCCEEDED)
+        .select_related("created_by")
+        .prefetch_related("results")
+        .order_by("created_at", "pk")
+    )
+    if not edits:
+        messages.error(request, "Select at least one finished edit to download.")
+        return redirect("home")
+    response = StreamingHttpResponse(bulk_zip(edits), content_type="application/zip")
+    name = f"retouch-{timezone.localdate().isoformat()}-{len(edits)}-edits.zip"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _with_base(base, uploads: list) -> list:
+    """The uploads, after the earlier result when the edit starts from one (its file
+    is copied: deleting the earlier edit never breaks this one)."""
+    if base is None:
+        return uploads
+    copy = File(
+        base.file.open("rb"),
+        name=f"{base.edit.download_stem()}-{base.position + 1}.{base.extension}",
+    )
+    return [copy, *uploads]

@@ -51,6 +51,27 @@ class TeamNameForm(PlainLabels, forms.Form):
     )
 
 
+class TeamBudgetForm(PlainLabels, forms.Form):
+    monthly_budget_usd = forms.DecimalField(
+        label="Monthly budget (US dollars)",
+        required=False,
+        min_value=0,
+        max_digits=10,
+        decimal_places=2,
+        help_text=(
+            "New edits pause once this calendar month's estimated cost reaches it. "
+            "Leave empty for no budget."
+        ),
+        error_messages={
+            "invalid": "Enter an amount in dollars, such as 50 or 12.50.",
+            "min_value": "The budget cannot be negative.",
+            "max_decimal_places": "Use at most two digits after the point (whole cents).",
+            "max_digits": "That is more than Retouch can keep track of.",
+            "max_whole_digits": "That is more than Retouch can keep track of.",
+        },
+    )
+
+
 class InvitationForm(PlainLabels, forms.Form):
     role = forms.ChoiceField(
         label="Role",

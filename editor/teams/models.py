@@ -4,6 +4,7 @@ through an invitation link; owners see what happened in the team's activity log.
 
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models, transaction
@@ -55,6 +56,12 @@ class Team(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Estimated US dollars the team may spend per calendar month; empty means no limit.
+    # Once this month's estimated spend reaches it, new edits and retries are refused
+    # (editor/edits/limits.py).
+    monthly_budget_usd = models.DecimalField(
+        "monthly budget (US dollars)", max_digits=10, decimal_places=2, null=True, blank=True
+    )
 
     objects = TeamManager()
 
@@ -75,6 +82,25 @@ class Team(models.Model):
             return
         self.save(update_fields=["name"])
         Activity.objects.record(self, by, Activity.Verb.TEAM_RENAMED, f"{old} → {self.name}")
+
+    @transaction.atomic
+    def set_budget(self, amount: Decimal | None, *, by) -> None:
+        """Set (or, with None, remove) the monthly budget, and say so in the log."""
+        old, self.monthly_budget_usd = self.monthly_budget_usd, amount
+        if old == amount:
+            return
+        self.save(update_fields=["monthly_budget_usd"])
+        summary = f"{describe_budget(old)} → {describe_budget(amount)}"
+        Activity.objects.record(self, by, Activity.Verb.BUDGET_CHANGED, summary)
+
+
+def format_usd(amount: Decimal) -> str:
+    """`$50`, `$12.50`, `$1,200`: dollars as people write them."""
+    return f"${amount:,.2f}".removesuffix(".00")
+
+
+def describe_budget(amount: Decimal | None) -> str:
+    return "no budget" if amount is None else f"{format_usd(amount)} a month"
 
 
 class MembershipQuerySet(QuerySet):
@@ -356,6 +382,7 @@ class Activity(models.Model):
         INVITATION_USED = "invitation_used", "used an invitation"
         TEAM_CREATED = "team_created", "created the team"
         TEAM_RENAMED = "team_renamed", "renamed the team"
+        BUDGET_CHANGED = "budget_changed", "changed the monthly budget"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="activities")
     actor = models.ForeignKey(

@@ -21,7 +21,7 @@ class Action(StrEnum):
     CREATE_EDIT = "create_edit"  # start, retry, iterate
     CHANGE_OWN_EDIT = "change_own_edit"  # delete or star one's own edits
     CHANGE_ANY_EDIT = "change_any_edit"  # delete anyone's edits
-    MANAGE_TEAM = "manage_team"  # members, roles, invitations, activity log
+    MANAGE_TEAM = "manage_team"  # members, roles, invitations, budget, activity log
 
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {

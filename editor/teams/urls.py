@@ -11,6 +11,7 @@ urlpatterns = [
     path("teams/switch/", views.team_switch, name="team_switch"),
     path("teams/<int:team_id>/members/", views.team_members, name="team_members"),
     path("teams/<int:team_id>/rename/", views.team_rename, name="team_rename"),
+    path("teams/<int:team_id>/budget/", views.team_budget, name="team_budget"),
     path("teams/<int:team_id>/leave/", views.team_leave, name="team_leave"),
     path("teams/<int:team_id>/invitations/", views.team_invitations, name="team_invitations"),
     path("teams/<int:team_id>/activity/", views.team_activity, name="team_activity"),

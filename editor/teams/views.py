@@ -16,6 +16,7 @@ from .forms import (
     RoleForm,
     SignInForm,
     SignUpForm,
+    TeamBudgetForm,
     TeamNameForm,
 )
 from .models import (
@@ -27,6 +28,7 @@ from .models import (
     Role,
     Team,
     TeamRuleError,
+    format_usd,
 )
 from .permissions import (
     Action,
@@ -124,7 +126,10 @@ def team_switch(request: HttpRequest) -> HttpResponse:
 
 
 def _members_page(
-    request: HttpRequest, membership: Membership, rename_form: TeamNameForm | None = None
+    request: HttpRequest,
+    membership: Membership,
+    rename_form: TeamNameForm | None = None,
+    budget_form: TeamBudgetForm | None = None,
 ) -> HttpResponse:
     team = membership.team
     members = team.memberships.select_related("user").order_by("user__username")
@@ -134,9 +139,12 @@ def _members_page(
         "members": members,
         "roles": Role.choices,
         "rename_form": rename_form or TeamNameForm(initial={"name": team.name}),
+        "budget_form": budget_form
+        or TeamBudgetForm(initial={"monthly_budget_usd": team.monthly_budget_usd}),
         "can_leave": not team.is_personal_team_of(request.user.pk),
     }
-    status = 400 if rename_form is not None and rename_form.errors else 200
+    invalid = [form for form in (rename_form, budget_form) if form is not None and form.errors]
+    status = 400 if invalid else 200
     return render(request, "teams/members.html", context, status=status)
 
 
@@ -155,6 +163,23 @@ def team_rename(request: HttpRequest, team_id: int) -> HttpResponse:
         return _members_page(request, membership, rename_form=form)
     membership.team.rename(form.cleaned_data["name"], by=request.user)
     messages.success(request, f"The team is now called “{membership.team.name}”.")
+    return redirect("team_members", team_id=team_id)
+
+
+@login_required
+@require_POST
+def team_budget(request: HttpRequest, team_id: int) -> HttpResponse:
+    membership = get_team_for_user(request, team_id, Action.MANAGE_TEAM)
+    form = TeamBudgetForm(request.POST)
+    if not form.is_valid():
+        return _members_page(request, membership, budget_form=form)
+    team = membership.team
+    team.set_budget(form.cleaned_data["monthly_budget_usd"], by=request.user)
+    if team.monthly_budget_usd is None:
+        messages.success(request, f"“{team.name}” has no monthly budget now.")
+    else:
+        budget = format_usd(team.monthly_budget_usd)
+        messages.success(request, f"The monthly budget of “{team.name}” is now {budget}.")
     return redirect("team_members", team_id=team_id)
 
 

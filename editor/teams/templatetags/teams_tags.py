@@ -1,5 +1,8 @@
+from decimal import Decimal
+
 from django import template
 
+from editor.teams.models import format_usd
 from editor.teams.permissions import can_change_edit
 
 register = template.Library()
@@ -10,3 +13,15 @@ def can_change(membership, edit) -> bool:
     """`{% if membership|can_change:edit %}`: the rule of permissions.can_change_edit,
     for showing a Delete button only to those who may use it. No queries."""
     return membership is not None and can_change_edit(membership, edit)
+
+
+@register.filter
+def usd(amount, places: int = 2) -> str:
+    """`{{ cost|usd }}` → `$12.50` (`$50` for whole dollars); `{{ cost|usd:4 }}` →
+    `$0.0625`, for single edits that cost fractions of a cent. Empty for no amount."""
+    if amount is None or amount == "":
+        return ""
+    amount = Decimal(amount)
+    if int(places) == 2:
+        return format_usd(amount)
+    return f"${amount:,.{int(places)}f}"

@@ -1,0 +1,66 @@
+"""Several edits in one download: their results and a manifest.csv saying how each
+file was made, streamed as one zip."""
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+
+from django.utils import timezone
+
+from .zipstream import stream_zip
+
+MANIFEST_COLUMNS = [
+    "file_name",
+    "prompt",
+    "model",
+    "parameters",
+    "created_by",
+    "created_at",
+    "edit_id",
+    "trace_id",
+    "task_id",
+    "request_id",
+]
+
+
+def manifest_csv(rows: list[dict]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    # A BOM so that spreadsheet programs open the prompts' accents correctly.
+    return ("\ufeff" + out.getvalue()).encode()
+
+
+def bulk_zip(edits: Iterable) -> Iterator[bytes]:
+    """The zip of all results of `edits` (which must have `results` prefetched)."""
+    entries = []
+    rows = []
+    for edit in edits:
+        for result in edit.results.all():
+            result.edit = edit
+            name = f"{edit.pk}-{result.download_name()}"
+            entries.append(
+                (
+                    name,
+                    lambda f=result.file: f.storage.open(f.name, "rb"),
+                    edit.finished_at or edit.created_at,
+                )
+            )
+            rows.append(
+                {
+                    "file_name": name,
+                    "prompt": edit.prompt,
+                    "model": edit.model,
+                    "parameters": json.dumps(edit.params, sort_keys=True),
+                    "created_by": edit.created_by.get_username() if edit.created_by else "",
+                    "created_at": edit.created_at.isoformat(),
+                    "edit_id": edit.pk,
+                    "trace_id": edit.trace_id,
+                    "task_id": edit.task_id,
+                    "request_id": edit.request_id,
+                }
+            )
+    entries.append(("manifest.csv", manifest_csv(rows), timezone.now()))
+    return stream_zip(entries)

@@ -1,0 +1,141 @@
+"""The two rules that can refuse a new edit (or a retry) before anything is stored or
+sent upstream: the team's monthly budget and the person's rate limit.
+
+Both are counted from the database, so they hold however many web processes there
+are. They are checked just before the edit is created, not under a lock: two requests
+arriving at the same instant can both pass and overshoot by one, and edits still
+waiting for their result have no cost yet. Both limits are meant to keep spending in
+check, not to be exact to the cent.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.timesince import timeuntil
+
+from editor.teams.models import Team, format_usd
+
+from .models import Edit
+
+PERIODS = {
+    "second": timedelta(seconds=1),
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+}
+RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a new edit may not start now, in words for the person, and the HTTP status
+    for a page that shows it without JavaScript."""
+
+    message: str
+    status: int
+    retry_at: datetime | None = None
+
+    def annotate(self, response: HttpResponse) -> HttpResponse:
+        """Tell clients and proxies when trying again makes sense (RFC 9110 Retry-After)."""
+        if self.retry_at is not None:
+            seconds = max(1, int((self.retry_at - timezone.now()).total_seconds() + 0.999))
+            response["Retry-After"] = str(seconds)
+        return response
+
+
+def refusal_for_new_edit(team: Team, user, now: datetime | None = None) -> Refusal | None:
+    """None when `user` may start an edit in `team` now (a retry counts as one)."""
+    now = now or timezone.now()
+    return budget_refusal(team, now) or rate_refusal(user, now)
+
+
+# --- Monthly budget ---------------------------------------------------------------------
+
+
+def month_bounds(moment: datetime) -> tuple[datetime, datetime]:
+    """The calendar month around `moment`, in the site's time zone (TIME_ZONE)."""
+    start = timezone.localtime(moment).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if start.month == 12:
+        return start, start.replace(year=start.year + 1, month=1)
+    return start, start.replace(month=start.month + 1)
+
+
+def month_spend(team: Team, now: datetime | None = None) -> Decimal:
+    """The team's estimated spend this calendar month (edits finished in it)."""
+    start, end = month_bounds(now or timezone.now())
+    return Edit.objects.for_team(team).cost_between(start, end)
+
+
+def budget_refusal(team: Team, now: datetime) -> Refusal | None:
+    budget = team.monthly_budget_usd
+    if budget is None or month_spend(team, now) < budget:
+        return None
+    month = timezone.localtime(now).strftime("%B")
+    # 402: the team's money ran out for now; nothing the person does will change that
+    # until an owner raises the budget or the month turns.
+    return Refusal(
+        f"Your team has used its {format_usd(budget)} budget for {month}. "
+        "An owner can raise it on the team page.",
+        status=402,
+    )
+
+
+# --- Per-person rate limit ----------------------------------------------------------------
+
+
+def parse_rate(text: str) -> tuple[int, timedelta] | None:
+    """`"30/hour"` → (30, one hour); None when the limit is off ("0", "", "0/hour")."""
+    text = (text or "").strip().lower()
+    if text in ("", "0"):
+        return None
+    match = RATE.match(text)
+    if not match:
+        raise ImproperlyConfigured(
+            f"RETOUCH_RATE_LIMIT={text!r}: use N/second, N/minute, N/hour or N/day, or 0 for none."
+        )
+    count, period = int(match[1]), PERIODS[match[2]]
+    return (count, period) if count > 0 else None
+
+
+def rate_refusal(user, now: datetime) -> Refusal | None:
+    """Refused once the person has created the allowed number of edits within the
+    window, in any team; they may go on when the oldest of those leaves it."""
+    rate = parse_rate(settings.RETOUCH_RATE_LIMIT)
+    if rate is None:
+        return None
+    count, window = rate
+    recent = list(
+        Edit.objects.filter(created_by=user, created_at__gt=now - window)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)[:count]
+    )
+    if len(recent) < count:
+        return None
+    retry_at = recent[-1] + window
+    edits = "edit" if count == 1 else "edits"
+    return Refusal(
+        f"You have started {count} {edits} in the last {_window_words(window)}, the most "
+        f"Retouch allows. You can start another {_when(retry_at, now)}.",
+        status=429,
+        retry_at=retry_at,
+    )
+
+
+def _window_words(window: timedelta) -> str:
+    return next(name for name, period in PERIODS.items() if period == window)
+
+
+def _when(moment: datetime, now: datetime) -> str:
+    """`at 14:05 (in 12 minutes)`, `in 40 seconds`, `on 26 November at 09:00 (in ...)`."""
+    seconds = int((moment - now).total_seconds() + 0.999)
+    if seconds < 60:
+        return f"in {seconds} second{'s' if seconds != 1 else ''}"
+    local, today = timezone.localtime(moment), timezone.localtime(now).date()
+    day = "" if local.date() == today else f"on {local.day} {local:%B} "
+    return f"{day}at {local:%H:%M} (in {timeuntil(moment, now)})"
