@@ -324,8 +324,7 @@ class Simulator:
     def _finish_task(
         self, task_id: str, job: EditJob, fault: Fault | None, generation: int
     ) -> None:
-        if self._wait(self.latency):
-            return
+        started = time.monotonic()
         with self._lock:
             task = self._tasks.get(task_id)
             trace_id = task["trace_id"] if task else new_trace_id()
@@ -347,6 +346,10 @@ class Simulator:
                 body = {"success": False, "task_id": task_id, "trace_id": trace_id, "error": error}
             else:
                 body = {"success": True, "task_id": task_id, "trace_id": trace_id, "data": result}
+        # Rendered first, then the rest of the latency waited out: the edit takes `latency`
+        # in all, and a burst of edits does not render all at once when the time is up.
+        if self._wait(self.latency - (time.monotonic() - started)):
+            return
         with self._lock:
             if generation != self._generation:
                 return
