@@ -38,3 +38,14 @@ def test_callbacks_to_a_loopback_address_from_a_remote_gateway_are_a_warning(set
     settings.OPENAI_BASE_URL = "http://127.0.0.1:8765/openai"
     settings.PUBLIC_URL = "http://127.0.0.1:8000"
     assert check_delivery() == []
+
+
+def test_a_mistyped_rate_limit_is_reported_by_the_system_checks(settings):
+    from editor.edits.checks import check_rate_limit
+
+    settings.RETOUCH_RATE_LIMIT = "30 per hour"
+    errors = check_rate_limit()
+    assert [e.id for e in errors] == ["edits.E004"]
+    assert "RETOUCH_RATE_LIMIT" in errors[0].msg
+    settings.RETOUCH_RATE_LIMIT = "30/hour"
+    assert check_rate_limit() == []

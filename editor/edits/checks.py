@@ -44,3 +44,18 @@ def check_delivery(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         )
     return messages
+
+
+@checks.register(checks.Tags.compatibility)
+def check_rate_limit(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A mistyped RETOUCH_RATE_LIMIT is reported at start-up, not as an error page on
+    someone's first edit."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .limits import parse_rate
+
+    try:
+        parse_rate(settings.RETOUCH_RATE_LIMIT)
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="edits.E004")]
+    return []
