@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 
 from django.utils import timezone
 
-from .zipstream import stream_zip
+from .zipstream import Entry, stream_zip
 
 MANIFEST_COLUMNS = [
     "file_name",
@@ -33,6 +33,15 @@ def manifest_csv(rows: list[dict]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode()
 
 
+def result_entry(edit, result, name: str) -> Entry:
+    """One result as a zip entry, opened only when the stream reaches it."""
+    return (
+        name,
+        lambda f=result.file: f.storage.open(f.name, "rb"),
+        edit.finished_at or edit.created_at,
+    )
+
+
 def bulk_zip(edits: Iterable) -> Iterator[bytes]:
     """The zip of all results of `edits` (which must have `results` prefetched)."""
     entries = []
@@ -41,13 +50,7 @@ def bulk_zip(edits: Iterable) -> Iterator[bytes]:
         for result in edit.results.all():
             result.edit = edit
             name = f"{edit.pk}-{result.download_name()}"
-            entries.append(
-                (
-                    name,
-                    lambda f=result.file: f.storage.open(f.name, "rb"),
-                    edit.finished_at or edit.created_at,
-                )
-            )
+            entries.append(result_entry(edit, result, name))
             rows.append(
                 {
                     "file_name": name,

@@ -15,7 +15,7 @@ from editor.teams.views import needs_first_admin
 
 from . import limits
 from .access import get_edit_for_user
-from .bulk import bulk_zip
+from .bulk import bulk_zip, result_entry
 from .forms import EditForm, GalleryFilterForm
 from .models import Edit, Star, Status
 from .services import EditInProgress, create_edit, delete_edit, enqueue_edit
@@ -298,16 +298,9 @@ def download_all(request: HttpRequest, pk: int) -> HttpResponse:
     results = list(edit.results.all())
     if not results:
         raise Http404("This edit has no results to download.")
-    entries = []
     for result in results:
         result.edit = edit
-        entries.append(
-            (
-                result.download_name(),
-                lambda f=result.file: f.storage.open(f.name, "rb"),
-                edit.finished_at or edit.created_at,
-            )
-        )
+    entries = [result_entry(edit, result, result.download_name()) for result in results]
     response = StreamingHttpResponse(stream_zip(entries), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{edit.download_stem()}.zip"'
     return response
