@@ -55,6 +55,20 @@ def upstream(sim, settings):
 
 
 @pytest.fixture
+def callbacks(upstream, settings):
+    """Callback delivery against the simulator; the webhook address is never reached,
+    tests post the simulator's recorded callbacks themselves."""
+    settings.RETOUCH_DELIVERY = "callback"
+    settings.PUBLIC_URL = "http://127.0.0.1:9"
+    return upstream
+
+
+@pytest.fixture
+def owner(db):
+    return make_user("olga")
+
+
+@pytest.fixture
 def alice(db):
     return make_user("alice")
 

@@ -17,15 +17,10 @@ from editor.edits import delivery
 from editor.edits.models import Edit, Status
 from editor.edits.tasks import run_edit
 
-from .factories import make_edit, make_user, personal_team
+from .factories import make_edit, personal_team
 from .queue import assert_settled, run_queue
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def owner():
-    return make_user("olga")
 
 
 def start_edit(owner, **kwargs) -> Edit:

@@ -16,11 +16,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def owner():
-    return make_user("olga")
-
-
-@pytest.fixture
 def team(owner):
     return make_team("Studio", {owner: Role.OWNER})
 

@@ -21,23 +21,17 @@ from editor.edits.reconcile import reconcile
 from editor.edits.services import store_results, upstream_client
 from editor.edits.tasks import build_request, reconcile_edits, run_edit
 
-from .factories import make_edit, make_user, personal_team
+from .factories import make_edit, personal_team
 from .queue import assert_settled, queued_tasks, run_queue
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def owner():
-    return make_user("olga")
-
-
-@pytest.fixture
-def callbacks(upstream, settings):
-    settings.RETOUCH_DELIVERY = "callback"
-    settings.PUBLIC_URL = "http://127.0.0.1:9"
+def callbacks(callbacks, settings):
+    """Callback mode with no grace period: an unanswered callback is overdue at once."""
     settings.RETOUCH_CALLBACK_GRACE_SECONDS = 0
-    return upstream
+    return callbacks
 
 
 def stored_files(folder: str) -> list[Path]:

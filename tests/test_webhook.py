@@ -21,22 +21,10 @@ from editor.edits.models import Delivery, Edit, Status
 from editor.edits.reconcile import reconcile
 from editor.edits.tasks import run_edit
 
-from .factories import make_edit, make_user, personal_team
+from .factories import make_edit, personal_team
 from .queue import assert_settled, queued_tasks, run_queue
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def owner():
-    return make_user("olga")
-
-
-@pytest.fixture
-def callbacks(upstream, settings):
-    settings.RETOUCH_DELIVERY = "callback"
-    settings.PUBLIC_URL = "http://127.0.0.1:9"
-    return upstream
 
 
 def submitted_edit(owner, **kwargs) -> Edit:

@@ -10,7 +10,7 @@ from PIL import Image
 from editor.edits.models import Edit, Status
 from editor.edits.tasks import run_edit
 
-from .factories import make_edit, make_user, personal_team
+from .factories import make_edit, personal_team
 
 pytestmark = pytest.mark.django_db
 
@@ -20,11 +20,6 @@ def one_attempt(settings):
     """One attempt per edit here, so each failure is final at once; automatic retries
     have their own tests (test_faults.py)."""
     settings.RETOUCH_MAX_ATTEMPTS = 1
-
-
-@pytest.fixture
-def owner():
-    return make_user("olga")
 
 
 def queued_edit(owner, **kwargs) -> Edit:
