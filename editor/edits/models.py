@@ -87,9 +87,6 @@ class EditQuerySet(QuerySet):
             .order_by("-created_at", "-pk")
         )
 
-    def changed_since(self, moment: datetime) -> "EditQuerySet":
-        return self.filter(updated_at__gte=moment)
-
     def matching(
         self,
         *,
@@ -231,12 +228,6 @@ class Edit(models.Model):
     def run_seconds(self) -> float | None:
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
-        return None
-
-    @property
-    def total_seconds(self) -> float | None:
-        if self.finished_at:
-            return (self.finished_at - self.created_at).total_seconds()
         return None
 
     def ancestors(self, limit: int = 20) -> list["Edit"]:
