@@ -100,6 +100,9 @@ class RenderSpec:
 def render(sources: list[Image.Image], mask: Image.Image | None, spec: RenderSpec) -> list[bytes]:
     """Encode ``spec.n`` edited images, each tinted a little differently."""
     size = (spec.width, spec.height)
+    if not spec.transparent and all(_opaque(source) for source in sources):
+        # Nothing to keep see-through: drawing without an alpha channel is about 3× cheaper.
+        sources = [source.convert("RGB") for source in sources]
     original = ImageOps.fit(sources[0], size, Image.Resampling.BILINEAR)
     canvas = original if len(sources) == 1 else _compose(sources, size, spec.transparent)
     editable = _editable_area(mask, size)
@@ -110,11 +113,16 @@ def render(sources: list[Image.Image], mask: Image.Image | None, spec: RenderSpe
     ]
 
 
+def _opaque(image: Image.Image) -> bool:
+    return image.mode != "RGBA" or image.getchannel("A").getextrema() == (255, 255)
+
+
 def _compose(sources: list[Image.Image], size: tuple[int, int], transparent: bool) -> Image.Image:
     """Several sources side by side in a grid, each cropped to fill its cell."""
     width, height = size
+    mode = sources[0].mode
     background = (0, 0, 0, 0) if transparent else BACKGROUND
-    canvas = Image.new("RGBA", size, background)
+    canvas = Image.new(mode, size, background[: len(mode)])
     cols = math.ceil(math.sqrt(len(sources)))
     rows = math.ceil(len(sources) / cols)
     gutter = max(2, width // 128)
@@ -125,7 +133,7 @@ def _compose(sources: list[Image.Image], size: tuple[int, int], transparent: boo
         cell = ImageOps.fit(source, (cell_w, cell_h), Image.Resampling.BILINEAR)
         x = gutter + col * (cell_w + gutter)
         y = gutter + row * (cell_h + gutter)
-        canvas.paste(cell, (x, y), cell)
+        canvas.paste(cell, (x, y), cell if cell.mode == "RGBA" else None)
     return canvas
 
 
@@ -147,15 +155,16 @@ def _one_result(
 ) -> Image.Image:
     hue = ((seed % 360) + index * 67) % 360 / 360
     red, green, blue = (round(c * 255) for c in colorsys.hsv_to_rgb(hue, 0.75, 0.95))
-    tint = Image.new("RGBA", canvas.size, (red, green, blue, 255))
+    tint = Image.new(canvas.mode, canvas.size, (red, green, blue, 255)[: len(canvas.mode)])
     edited = Image.blend(canvas, tint, 0.35)
-    # Blending with an opaque tint would fill the transparent background; keep it see-through.
-    edited.putalpha(canvas.getchannel("A"))
+    if canvas.mode == "RGBA":
+        # Blending with an opaque tint would fill the transparent background; keep it clear.
+        edited.putalpha(canvas.getchannel("A"))
     _draw_banner(edited, spec, index, (red, green, blue))
     if spec.transparent:
         _clear_frame(edited)
     result = edited if editable is None else Image.composite(edited, original, editable)
-    if spec.transparent:
+    if spec.transparent or result.mode == "RGB":
         return result
     # Sources with alpha would otherwise turn black where transparent once saved without alpha.
     return Image.alpha_composite(Image.new("RGBA", result.size, BACKGROUND), result)
@@ -165,7 +174,7 @@ def _draw_banner(image: Image.Image, spec: RenderSpec, index: int, accent: tuple
     width, height = image.size
     font_size = max(10, min(width, height) // 28)
     font = _font(font_size)
-    draw = ImageDraw.Draw(image)
+    draw = ImageDraw.Draw(image, "RGBA")  # blends the half-transparent band on RGB too
     band = font_size * 2
     draw.rectangle((0, height - band, width, height), fill=(0, 0, 0, 200))
     draw.rectangle((0, height - band, width // 64 + 4, height), fill=(*accent, 255))
