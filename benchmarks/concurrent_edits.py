@@ -84,7 +84,7 @@ class Processes:
         self.log.close()
 
 
-def start_simulator(procs: Processes, latency: float) -> str:
+def start_simulator(procs: Processes, latency: float) -> tuple[str, int]:
     proc = procs.start(
         [
             sys.executable,
@@ -109,7 +109,7 @@ def start_simulator(procs: Processes, latency: float) -> str:
             match = LISTENING.search(proc.stdout.readline())
             if match:
                 threading.Thread(target=lambda: [*proc.stdout], daemon=True).start()
-                return match.group(1)
+                return match.group(1), proc.pid
     raise SystemExit("the simulator did not start")
 
 
@@ -189,13 +189,41 @@ def read_edits(db_path: Path, after_id: int) -> list[sqlite3.Row]:
     db.row_factory = sqlite3.Row
     try:
         return db.execute(
-            "SELECT id, status, attempts, created_at, finished_at, error_code,"
+            "SELECT id, status, attempts, created_at, started_at, submitted_at, finished_at,"
+            " error_code,"
             " (SELECT COUNT(*) FROM edits_resultimage r WHERE r.edit_id = e.id) AS results"
             " FROM edits_edit e WHERE id > ? ORDER BY id",
             (after_id,),
         ).fetchall()
     finally:
         db.close()
+
+
+def finish_tasks(db_path: Path, since: str) -> list[sqlite3.Row]:
+    """The queue's rows of the tasks that finished edits from callbacks."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    db.row_factory = sqlite3.Row
+    try:
+        return db.execute(
+            "SELECT enqueued_at, started_at, finished_at FROM django_tasks_database_dbtaskresult"
+            " WHERE task_path LIKE '%finish_callback' AND enqueued_at >= ?"
+            " AND finished_at IS NOT NULL",
+            (since,),
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def seconds_between(rows, start: str, end: str) -> list[float]:
+    return sorted(
+        (when(r[end]) - when(r[start])).total_seconds() for r in rows if r[start] and r[end]
+    )
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"p50 {statistics.median(values):.2f} s, max {values[-1]:.2f} s"
 
 
 def max_id(db_path: Path) -> int:
@@ -219,6 +247,47 @@ def memory_kb(pid: int) -> dict[str, int]:
     return values
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process and its live children (gunicorn's workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            pids += [int(child) for child in fh.read().split()]
+    except OSError:
+        pass
+    for one in pids:
+        try:
+            with open(f"/proc/{one}/stat") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+class CpuMeter:
+    """CPU seconds each named process (group) used between start() and the readings."""
+
+    def __init__(self, processes: dict[str, list[int]]) -> None:
+        self.processes = processes
+        self.start()
+
+    def _now(self) -> dict[str, float]:
+        figures = {name: sum(map(cpu_seconds, pids)) for name, pids in self.processes.items()}
+        own = os.times()
+        figures["benchmark client"] = own.user + own.system
+        return figures
+
+    def start(self) -> None:
+        self.base = self._now()
+
+    def used(self) -> dict[str, float]:
+        now = self._now()
+        return {name: now[name] - self.base[name] for name in now}
+
+
 def when(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
@@ -232,6 +301,7 @@ def run_mode(
     url: str,
     sim_url: str,
     db_path: Path,
+    pids: dict[str, list[int]],
 ) -> dict:
     requests.post(sim_url + "/_sim/reset", json={}, timeout=10).raise_for_status()
     worker_env = {**env, "RETOUCH_DELIVERY": mode}
@@ -253,18 +323,24 @@ def run_mode(
     time.sleep(3)  # let the workers import Django before the clock starts
     before = max_id(db_path)
     session = sign_in(url)
+    meter = CpuMeter({**pids, "workers": [w.pid for w in workers]})
     submit_started = time.monotonic()
     start_edits(url, session.cookies, count, args.model, args.size, mode)
     submit_seconds = time.monotonic() - submit_started
+    submit_cpu = meter.used()
 
     deadline = time.monotonic() + args.latency * 6 + 180
     rows: list[sqlite3.Row] = []
+    upstream_cpu = None
     while time.monotonic() < deadline:
         rows = read_edits(db_path, before)
+        if upstream_cpu is None and len(rows) == count and all(r["submitted_at"] for r in rows):
+            upstream_cpu = meter.used()
         if len(rows) == count and all(r["status"] in ("succeeded", "failed") for r in rows):
             break
         time.sleep(0.5)
     memory = [memory_kb(w.pid) for w in workers]
+    total_cpu = meter.used()
     for worker in workers:
         procs.stop(worker)
 
@@ -275,6 +351,14 @@ def run_mode(
     latencies = sorted(
         (when(r["finished_at"]) - when(r["created_at"])).total_seconds() for r in finished
     )
+    callback_rows = finish_tasks(db_path, min(r["created_at"] for r in rows)) if rows else []
+    stages = {
+        "created → started": seconds_between(rows, "created_at", "started_at"),
+        "started → submitted": seconds_between(rows, "started_at", "submitted_at"),
+        "submitted → finished": seconds_between(rows, "submitted_at", "finished_at"),
+        "callback task waits": seconds_between(callback_rows, "enqueued_at", "started_at"),
+        "callback task runs": seconds_between(callback_rows, "started_at", "finished_at"),
+    }
     wall = after_uploads = None
     if finished:
         last_finished = max(when(r["finished_at"]) for r in finished)
@@ -297,6 +381,10 @@ def run_mode(
         "p50": statistics.median(latencies) if latencies else None,
         "p95": latencies[int(0.95 * (len(latencies) - 1))] if latencies else None,
         "max": latencies[-1] if latencies else None,
+        "stages": stages,
+        "submit_cpu": submit_cpu,
+        "upstream_cpu": upstream_cpu or {},
+        "total_cpu": total_cpu,
         "worker_rss_mb": [round(m.get("VmRSS", 0) / 1024) for m in memory],
         "worker_peak_mb": [round(m.get("VmHWM", 0) / 1024) for m in memory],
     }
@@ -330,6 +418,18 @@ def report(result: dict, latency: float, target: float) -> None:
             f"max {result['max']:.1f} s (created → finished) = max "
             f"{result['max'] / latency:.2f} × latency"
         )
+    for name, values in result["stages"].items():
+        if values:
+            print(f"    {name:22s}{spread(values)}")
+    for label, key in (
+        ("CPU, submitting", "submit_cpu"),
+        ("CPU, all sent", "upstream_cpu"),
+        ("CPU, in all", "total_cpu"),
+    ):
+        if not result[key]:
+            continue
+        figures = ", ".join(f"{name} {value:.1f}" for name, value in result[key].items())
+        print(f"  {label:15s} {sum(result[key].values()):.1f} s: {figures}")
     print(
         f"  worker memory   RSS {result['worker_rss_mb']} MB, peak {result['worker_peak_mb']} MB"
         " per process"
@@ -351,7 +451,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="retouch-concurrency-"))
     procs = Processes(workdir / "processes.log")
     try:
-        api_url = start_simulator(procs, args.latency)
+        api_url, simulator_pid = start_simulator(procs, args.latency)
         sim_url = api_url.removesuffix("/openai")
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -378,7 +478,7 @@ def main() -> None:
             "from django.contrib.auth import get_user_model; "
             f"get_user_model().objects.create_user('bench', password={PASSWORD!r})",
         )
-        procs.start(
+        web = procs.start(
             [
                 sys.executable,
                 "-m",
@@ -400,15 +500,18 @@ def main() -> None:
             f"{args.model} results of {args.size}."
         )
         db_path = workdir / "db.sqlite3"
+        pids = {"simulator": [simulator_pid], "gunicorn": [web.pid]}
         results = []
         if args.callback_edits:
             results.append(
-                run_mode("callback", args.callback_edits, args, procs, env, url, sim_url, db_path)
+                run_mode(
+                    "callback", args.callback_edits, args, procs, env, url, sim_url, db_path, pids
+                )
             )
             report(results[-1], args.latency, 1.25)
         if args.sync_edits:
             results.append(
-                run_mode("sync", args.sync_edits, args, procs, env, url, sim_url, db_path)
+                run_mode("sync", args.sync_edits, args, procs, env, url, sim_url, db_path, pids)
             )
             report(results[-1], args.latency, 2.0)
     finally:

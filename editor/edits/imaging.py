@@ -102,24 +102,39 @@ def mask_alpha_problem(fileobj: BinaryIO) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class DecodedResult:
-    width: int
-    height: int
-    thumbnail: bytes
+def result_size(data: bytes) -> tuple[int, int]:
+    """A result's width and height from its header (OSError when it is not an image).
 
-
-def describe_result(data: bytes) -> DecodedResult:
-    """Decode a result once: its dimensions and a WebP thumbnail for the gallery."""
+    Results are decoded once, by make_thumbnail() when somebody first looks at one, not
+    while finishing: a burst of 200 edits finishing at once then costs no decoding at all.
+    """
     with Image.open(io.BytesIO(data)) as image:
-        image.load()
-        width, height = image.size
-        thumb = ImageOps.exif_transpose(image)
-        if thumb.mode not in ("RGB", "RGBA"):
-            thumb = thumb.convert("RGBA" if "A" in thumb.getbands() else "RGB")
-        # reducing_gap and WebP method 2 halve the cost (~70 → ~38 ms for 1024²) at no
-        # visible loss for a gallery thumbnail.
-        thumb.thumbnail(THUMBNAIL_SIZE, reducing_gap=2.0)
-        out = io.BytesIO()
-        thumb.save(out, "WEBP", quality=82, method=2)
-    return DecodedResult(width, height, out.getvalue())
+        return image.size
+
+
+def make_thumbnail(fileobj: BinaryIO) -> bytes:
+    """Decode a result and shrink it to a WebP thumbnail for the gallery."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(fileobj) as image:
+            image.load()
+            ImageOps.exif_transpose(image, in_place=True)
+            thumb = image
+            if thumb.mode not in ("RGB", "RGBA"):
+                thumb = thumb.convert("RGBA" if "A" in thumb.getbands() else "RGB")
+            # Bilinear (antialiased when shrinking), reducing_gap and WebP method 0 cost a
+            # quarter of the defaults (~75 → ~20 ms for 1024²), at no visible loss in a card.
+            thumb.thumbnail(THUMBNAIL_SIZE, Image.Resampling.BILINEAR, reducing_gap=2.0)
+            out = io.BytesIO()
+            thumb.save(out, "WEBP", quality=82, method=0)
+    return out.getvalue()
+
+
+# What decoding a damaged or hostile image can raise.
+DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+)

@@ -13,7 +13,7 @@ from editor.teams.models import Activity
 from editor.upstream import EditResult, ImagesClient
 
 from .costs import estimate_cost
-from .imaging import describe_result
+from .imaging import result_size
 from .models import Edit, ResultImage, SourceImage, Status
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,9 @@ def create_edit(
 
 
 def store_results(edit: Edit, result: EditResult) -> bool:
-    """Keep every result byte-for-byte as the service returned it, with a thumbnail, and
-    mark the edit done; False (and nothing kept) when the edit is no longer ours to finish.
+    """Keep every result byte-for-byte as the service returned it and mark the edit done;
+    False (and nothing kept) when the edit is no longer ours to finish. Thumbnails are
+    made when somebody first looks (ResultImage.ensure_thumbnail).
 
     Files are written before the rows; if anything fails half-way, or the worker's lease
     was lost meanwhile (the reconciler gave the edit to someone else or the deadline
@@ -86,20 +87,18 @@ def store_results(edit: Edit, result: EditResult) -> bool:
     rows: list[ResultImage] = []
     try:
         for position, image in enumerate(result.images):
-            decoded = describe_result(image.data)
+            width, height = result_size(image.data)
             row = ResultImage(
                 edit=edit,
                 position=position,
                 content_type=image.content_type,
-                width=decoded.width,
-                height=decoded.height,
+                width=width,
+                height=height,
                 size_bytes=len(image.data),
                 revised_prompt=image.revised_prompt or "",
             )
             row.file.save(f"{position}.{row.extension}", ContentFile(image.data), save=False)
             written.append(row.file.name)
-            row.thumbnail.save(f"{position}.webp", ContentFile(decoded.thumbnail), save=False)
-            written.append(row.thumbnail.name)
             rows.append(row)
         now = timezone.now()
         with transaction.atomic():

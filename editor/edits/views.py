@@ -288,7 +288,12 @@ def result_download(request: HttpRequest, pk: int, position: int) -> HttpRespons
 @require_GET
 def result_thumbnail(request: HttpRequest, pk: int, position: int) -> HttpResponse:
     result = _result(request, pk, position)
-    return _file_response(result.thumbnail, "image/webp", "thumbnail.webp", attachment=False)
+    if result.ensure_thumbnail():
+        return _file_response(result.thumbnail, "image/webp", "thumbnail.webp", attachment=False)
+    # Nothing to shrink: the browser gets the result as the service sent it.
+    return _file_response(
+        result.file, result.content_type, result.download_name(), attachment=False
+    )
 
 
 @login_required

@@ -1,19 +1,26 @@
-"""`manage.py worker`: django-tasks-db's worker loop in several threads, plus the
-reconciler on a timer.
+"""`manage.py worker`: runs the task queue in several threads, plus the reconciler.
 
-An edit in sync mode keeps one worker busy for as long as the service takes (10-60 s),
+An edit in sync mode keeps one thread busy for as long as the service takes (10-60 s),
 almost all of it waiting on a socket. One process per waiting edit would cost ~60 MB
-each; threads cost almost nothing, so one process runs `--threads` copies of
-django-tasks-db's own `Worker` loop, each claiming and running one task at a time from
-the same database queue. The main thread runs the reconciler every
-`RETOUCH_RECONCILE_SECONDS` (django.tasks has no scheduler) and handles signals:
-the first SIGTERM/SIGINT lets running tasks finish (up to `--grace` seconds), a
-second one exits at once. Edits cut off either way are recovered by the reconciler
-when their lease runs out.
+each; threads cost almost nothing, so one process runs `--threads` of them.
+
+One dispatcher thread per process looks for work on behalf of all of them: while the
+queue is empty it asks with a plain read (no write lock), and when tasks are ready it
+claims as many as there are idle threads in one short transaction, using
+django-tasks-db's own models (ready(), claim()), and hands them over. Tasks run through
+django-tasks-db's `Worker.run_task`, which records their outcome. Compared with every
+thread polling on its own, a burst of tasks is picked up sooner and takes the database's
+write lock once per batch instead of once per task and per idle second.
+
+The main thread runs the reconciler every `RETOUCH_RECONCILE_SECONDS` (django.tasks has
+no scheduler) and handles signals: the first SIGTERM/SIGINT stops claiming and lets
+running tasks finish (up to `--grace` seconds), a second one exits at once. Edits cut
+off either way are recovered by the reconciler when their lease runs out.
 """
 
 import logging
 import os
+import queue
 import signal
 import socket
 import threading
@@ -21,24 +28,127 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import close_old_connections, connections
+from django.db import OperationalError, close_old_connections, connections
 from django_tasks_db.management.commands.db_worker import Worker
+from django_tasks_db.models import DBTaskResult
+from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from editor.edits.reconcile import reconcile
 
 log = logging.getLogger("editor.edits.worker")
 
 
-class ThreadWorker(Worker):
-    """django-tasks-db's worker, without its process-wide signal handling."""
+class Dispatcher:
+    """Claims ready tasks for this process's idle threads and runs them on those threads."""
 
-    def run(self) -> None:
+    def __init__(
+        self, *, threads: int, interval: float, queue_names: list[str], worker_id: str
+    ) -> None:
+        self.threads = threads
+        self.interval = interval
+        self.queue_names = queue_names
+        self.worker_id = worker_id
+        self.stopping = threading.Event()
+        self._idle = threads
+        self._changed = threading.Condition()
+        self._claimed: queue.SimpleQueue = queue.SimpleQueue()
+        # django-tasks-db's runner: calls the task and records its result on the row.
+        self._runner = Worker(
+            queue_names=queue_names,
+            interval=interval,
+            batch=False,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=None,
+            worker_id=worker_id,
+            excluded_queue_names=[],
+        )
+        self._threads = [
+            threading.Thread(target=self._run_tasks, name=f"{worker_id}-{i + 1}", daemon=True)
+            for i in range(threads)
+        ]
+
+    def start(self) -> threading.Thread:
+        for thread in self._threads:
+            thread.start()
+        dispatcher = threading.Thread(target=self._dispatch, name=self.worker_id, daemon=True)
+        dispatcher.start()
+        return dispatcher
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self._changed:
+            self._changed.notify_all()
+
+    def busy(self) -> int:
+        with self._changed:
+            return self.threads - self._idle
+
+    def wait_idle(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for running tasks to finish; returns how many still run."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._idle < self.threads:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            return self.threads - self._idle
+
+    def _dispatch(self) -> None:
+        while not self.stopping.is_set():
+            with self._changed:
+                while self._idle == 0 and not self.stopping.is_set():
+                    self._changed.wait()
+                wanted = self._idle
+            if self.stopping.is_set():
+                break
+            try:
+                claimed = self._claim(wanted)
+            except Exception:
+                log.exception("Looking for tasks failed; trying again shortly")
+                claimed = []
+            if not claimed:
+                self.stopping.wait(self.interval)
+                continue
+            with self._changed:
+                self._idle -= len(claimed)
+            for task_result in claimed:
+                self._claimed.put(task_result)
+        connections.close_all()
+
+    def _claim(self, limit: int) -> list[DBTaskResult]:
+        close_old_connections()
+        ready = (
+            DBTaskResult.objects.ready()
+            .filter(backend_name="default")
+            .filter(queue_name__in=self.queue_names)
+        )
+        if not ready.exists():  # a plain read: an empty queue costs no write lock
+            return []
         try:
-            super().run()
-        except Exception:
-            log.exception("Worker thread %s stopped", self.worker_id)
-        finally:
-            connections.close_all()
+            with exclusive_transaction(ready.db):
+                claimed = list(ready.select_for_update(skip_locked=True)[:limit])
+                for task_result in claimed:
+                    task_result.claim(self.worker_id)
+        except OperationalError as exc:
+            if is_locked_database_exception(exc):
+                return []  # somebody else holds the lock; look again in a moment
+            raise
+        return claimed
+
+    def _run_tasks(self) -> None:
+        while True:
+            task_result = self._claimed.get()
+            try:
+                self._runner.run_task(task_result)
+            except Exception:
+                log.exception("Task %s could not be run", task_result.id)
+            finally:
+                close_old_connections()
+                with self._changed:
+                    self._idle += 1
+                    self._changed.notify_all()
 
 
 class Command(BaseCommand):
@@ -54,8 +164,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--interval",
             type=float,
-            default=1.0,
-            help="seconds an idle thread waits before looking for a task again",
+            default=0.25,
+            help="seconds to wait before looking again when no task is ready",
         )
         parser.add_argument(
             "--reconcile-every",
@@ -74,20 +184,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         threads = max(1, options["threads"])
-        prefix = options["worker_id"][:56]
-        workers = [
-            ThreadWorker(
-                queue_names=options["queue_name"].split(","),
-                interval=options["interval"],
-                batch=False,
-                backend_name="default",
-                startup_delay=False,
-                max_tasks=None,
-                worker_id=f"{prefix}-{index + 1}",
-                excluded_queue_names=[],
-            )
-            for index in range(threads)
-        ]
+        prefix = options["worker_id"][:60]
+        dispatcher = Dispatcher(
+            threads=threads,
+            interval=max(0.01, options["interval"]),
+            queue_names=options["queue_name"].split(","),
+            worker_id=prefix,
+        )
         stopping = threading.Event()
 
         def stop(signum: int, frame: object) -> None:
@@ -96,32 +199,27 @@ class Command(BaseCommand):
                 os._exit(1)
             log.warning("%s: finishing running tasks", signal.strsignal(signum))
             stopping.set()
-            for worker in workers:
-                worker.running = False
+            dispatcher.stop()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, stop)
 
-        running = [
-            threading.Thread(target=worker.run, name=worker.worker_id, daemon=True)
-            for worker in workers
-        ]
-        for thread in running:
-            thread.start()
+        looking = dispatcher.start()
         log.info("Worker %s started with %s thread(s)", prefix, threads)
 
         every = options["reconcile_every"]
         while not stopping.is_set():
             if every > 0:
                 self._reconcile()
+            if not looking.is_alive():
+                log.error("The dispatcher thread stopped; exiting so that it is restarted")
+                break
             # Wake up at once for a signal; otherwise at the next pass (or now and then
-            # to notice threads that died).
-            stopping.wait(every if every > 0 else 3600)
+            # to notice a dead dispatcher).
+            stopping.wait(every if every > 0 else 60)
 
-        deadline = time.monotonic() + options["grace"]
-        for thread in running:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        left = sum(thread.is_alive() for thread in running)
+        dispatcher.stop()
+        left = dispatcher.wait_idle(options["grace"])
         if left:
             log.warning("%s task(s) still running; the reconciler will pick them up", left)
 
