@@ -730,11 +730,12 @@ def test_unknown_fault_kind_is_refused(sim):
 
 
 def test_callback_mode_answers_at_once_and_posts_the_nested_result(sim, receiver):
-    sim.set_latency(0.2)
+    sim.set_latency(1.5)
     started = time.monotonic()
     task_id = submit_with_callback(sim, receiver.url)
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 1.5  # the answer does not wait for the edit
     assert sim.wait_for_callbacks(1, timeout=10)
+    assert time.monotonic() - started >= 1.5  # the result does
     [delivery] = sim.callbacks
     assert (delivery["url"], delivery["status"]) == (receiver.url, 200)
     [received] = receiver.received

@@ -28,10 +28,15 @@ def upstream_client() -> ImagesClient:
 
 
 def enqueue_edit(edit: Edit) -> None:
-    """Hand the edit to the worker once the rows it needs are committed."""
+    """Hand the edit to the worker.
+
+    The queue is a table in the same database, so inside a transaction the task row
+    commits (or rolls back) together with the edit: a worker never sees one without the
+    other, and no second write transaction is needed after the commit.
+    """
     from .tasks import run_edit
 
-    transaction.on_commit(lambda: run_edit.enqueue(edit.pk))
+    run_edit.enqueue(edit.pk)
 
 
 @transaction.atomic

@@ -56,15 +56,14 @@ def membership_for(request: HttpRequest) -> Membership:
     cached = getattr(request, "_retouch_membership", None)
     if cached is not None:
         return cached
-    profile, _ = Profile.objects.get_or_create(user=user)
-    membership = None
-    if profile.current_team_id:
-        membership = (
-            Membership.objects.select_related("team")
-            .filter(user=user, team_id=profile.current_team_id)
-            .first()
-        )
+    # The usual case in one query: the membership in the team the profile remembers.
+    membership = (
+        Membership.objects.select_related("team")
+        .filter(user=user, team__profile__user=user)
+        .first()
+    )
     if membership is None:
+        profile, _ = Profile.objects.get_or_create(user=user)
         membership = (
             Membership.objects.select_related("team")
             .filter(user=user)
@@ -76,6 +75,7 @@ def membership_for(request: HttpRequest) -> Membership:
             membership = Membership.objects.select_related("team").get(user=user)
         profile.current_team = membership.team
         profile.save(update_fields=["current_team"])
+    membership.user = user  # the same row; saves loading it again
     request._retouch_membership = membership
     return membership
 
