@@ -305,8 +305,9 @@ class Edit(models.Model):
             )
             == 1
         )
-        if claimed:
-            self.refresh_from_db()
+        if claimed:  # nothing else changes while an edit awaits its callback
+            self.lease_token, self.lease_expires_at = token, now + timedelta(seconds=lease_seconds)
+            self.updated_at = now
         return claimed
 
     def take_over(self, lease_seconds: float) -> bool:
@@ -350,8 +351,9 @@ class Edit(models.Model):
         changes |= {"trace_id": trace_id} if trace_id else {}
         changes |= {"request_id": request_id} if request_id else {}
         done = self._held().update(lease_token="", lease_expires_at=None, **changes) == 1
-        if done:
-            self.refresh_from_db()
+        if done:  # exactly what was written, without reading the row back
+            for name, value in {"lease_token": "", "lease_expires_at": None, **changes}.items():
+                setattr(self, name, value)
         return done
 
     def schedule_retry(
