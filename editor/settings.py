@@ -125,7 +125,9 @@ if env("DATABASE_URL"):
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend, with one process's writers queued on a lock
+            # rather than in SQLite's sleeping busy handler (editor/db/base.py).
+            "ENGINE": "editor.db",
             "NAME": DATA_DIR / "db.sqlite3",
             # Reused like PostgreSQL's: opening one runs the PRAGMAs below every time, and
             # each idle worker thread would otherwise reconnect on every poll.
