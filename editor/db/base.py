@@ -36,6 +36,10 @@ class WriterLock:
         self._pid: int | None = None
 
     def acquire(self, timeout: float) -> None:
+        """Wait for this process's turn (at most `timeout` seconds, like SQLite's own
+        busy timeout), then for the other processes' writers. That second wait has no
+        limit: it lasts as long as another process's write transaction, and none of
+        Retouch's holds one across a network call."""
         if not self._threads.acquire(timeout=timeout):
             raise OperationalError("database is locked")
         try:
@@ -61,6 +65,17 @@ class WriterLock:
 
 _LOCKS: dict[str, WriterLock] = {}
 _LOCKS_GUARD = threading.Lock()
+
+
+def _forget_locks_in_child() -> None:
+    # A child of fork() starts with copies of the parent's locks, possibly taken by a
+    # thread that does not exist in the child: it takes its own turns from scratch.
+    global _LOCKS_GUARD
+    _LOCKS.clear()
+    _LOCKS_GUARD = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_locks_in_child)
 
 
 def writer_lock(database: str) -> WriterLock:
