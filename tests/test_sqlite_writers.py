@@ -19,6 +19,9 @@ from django.db import OperationalError
 from django.db.utils import ConnectionHandler
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run with the database tests (pytest-django orders those first), before the browser
+# tests leave an event loop running on the main thread, where Django refuses to connect.
+pytestmark = pytest.mark.django_db
 
 
 def open_db(path: Path, *, timeout: float = 10.0):
