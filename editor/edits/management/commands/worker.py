@@ -80,10 +80,6 @@ class Dispatcher:
         with self._changed:
             self._changed.notify_all()
 
-    def busy(self) -> int:
-        with self._changed:
-            return self.threads - self._idle
-
     def wait_idle(self, timeout: float) -> int:
         """Wait up to `timeout` seconds for running tasks to finish; returns how many still run."""
         deadline = time.monotonic() + timeout
