@@ -162,12 +162,10 @@ def holding(edit: Edit) -> Iterator[None]:
 
 def run_attempt(edit_id: int) -> str:
     """One attempt at an edit; returns what happened, for the task result and the logs."""
-    edit = Edit.objects.filter(pk=edit_id).first()
-    if edit is None:
-        return "missing"
     mode = delivery_mode()
+    edit = Edit(pk=edit_id)  # claimed by id; the row is read once, by a successful claim
     if not edit.claim(mode, settings.RETOUCH_LEASE_SECONDS):
-        return "not-queued"
+        return "not-queued" if Edit.objects.filter(pk=edit_id).exists() else "missing"
     with holding(edit), ExitStack() as stack:
         client = stack.enter_context(upstream_client())
         try:

@@ -160,7 +160,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--interval",
             type=float,
-            default=0.25,
+            default=0.1,
             help="seconds to wait before looking again when no task is ready",
         )
         parser.add_argument(
@@ -218,6 +218,8 @@ class Command(BaseCommand):
         left = dispatcher.wait_idle(options["grace"])
         if left:
             log.warning("%s task(s) still running; the reconciler will pick them up", left)
+        if not stopping.is_set():
+            raise SystemExit(1)  # the dispatcher died: a non-zero exit gets us restarted
 
     def _reconcile(self) -> None:
         try:
