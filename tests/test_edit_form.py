@@ -188,6 +188,23 @@ def test_a_painted_mask_is_stored_with_the_edit(alice_client):
         assert Image.open(f).size == (64, 64)
 
 
+def test_an_edit_that_cannot_be_stored_leaves_no_files_rows_or_task(
+    alice_client, monkeypatch, settings
+):
+    from editor.teams.models import Activity
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(Activity.objects, "record", broken)  # fails inside the transaction
+    with pytest.raises(RuntimeError):
+        post_edit(alice_client, [upload(), upload("b.png")], mask=upload("mask.png", mask_png()))
+    assert Edit.objects.count() == SourceImage.objects.count() == 0
+    assert DBTaskResult.objects.count() == 0
+    media = settings.STORAGES["default"]["OPTIONS"]["location"]
+    assert [files for _, _, files in os.walk(media) if files] == []
+
+
 def test_a_mask_without_transparency_is_refused(alice_client):
     flat = upload("mask.png", mask_png(mode="L", hole=False))
     assert_refused(post_edit(alice_client, [upload()], mask=flat), "The mask has no transparency")

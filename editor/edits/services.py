@@ -39,7 +39,6 @@ def enqueue_edit(edit: Edit) -> None:
     run_edit.enqueue(edit.pk)
 
 
-@transaction.atomic
 def create_edit(
     *,
     membership,
@@ -51,30 +50,48 @@ def create_edit(
     mask=None,
     parent: Edit | None = None,
 ) -> Edit:
-    edit = Edit.objects.create(
-        team=membership.team,
-        created_by=membership.user,
-        model=model,
-        prompt=prompt,
-        params=params,
-        parent=parent,
-    )
-    for position, (upload, fact) in enumerate(zip(images, facts, strict=True)):
-        source = SourceImage(
-            edit=edit,
-            position=position,
-            original_name=upload.name[:255],
-            content_type=fact.content_type,
-            width=fact.width,
-            height=fact.height,
-            size_bytes=upload.size,
+    """Store a new edit with its photos and mask, and queue it.
+
+    The files are written first, then the rows in one short transaction: on SQLite one
+    writer at a time gets in, and nobody should wait while another writes files. If the
+    rows cannot be stored, the files written for them are removed again.
+    """
+    written: list[str] = []
+    try:
+        sources = []
+        for position, (upload, fact) in enumerate(zip(images, facts, strict=True)):
+            source = SourceImage(
+                position=position,
+                original_name=upload.name[:255],
+                content_type=fact.content_type,
+                width=fact.width,
+                height=fact.height,
+                size_bytes=upload.size,
+            )
+            source.file.save(f"{position}.{source.extension}", upload, save=False)
+            written.append(source.file.name)
+            sources.append(source)
+        edit = Edit(
+            team=membership.team,
+            created_by=membership.user,
+            model=model,
+            prompt=prompt,
+            params=params,
+            parent=parent,
         )
-        source.file.save(f"{position}.{source.extension}", upload, save=False)
-        source.save()
-    if mask:
-        edit.mask.save("mask.png", mask, save=True)
-    Activity.objects.record(edit.team, membership.user, Activity.Verb.EDIT_CREATED, prompt)
-    enqueue_edit(edit)
+        if mask:
+            edit.mask.save("mask.png", mask, save=False)
+            written.append(edit.mask.name)
+        with transaction.atomic():
+            edit.save()
+            for source in sources:
+                source.edit = edit
+            SourceImage.objects.bulk_create(sources)
+            Activity.objects.record(edit.team, membership.user, Activity.Verb.EDIT_CREATED, prompt)
+            enqueue_edit(edit)
+    except Exception:
+        _remove(written)
+        raise
     return edit
 
 
