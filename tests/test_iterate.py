@@ -109,6 +109,20 @@ def test_reuse_prompt_fills_the_form_from_an_earlier_edit(alice_client, finished
     assert '<option value="low" selected>' in html
 
 
+def test_fresh_forms_share_their_options_html_but_a_reused_edit_shows_its_own(
+    alice_client, finished
+):
+    fresh = alice_client.get("/").content.decode()
+    assert '<option value="auto" selected>' in fresh  # default quality, now drawn once
+    reused = alice_client.get("/", {"reuse": finished.pk}).content.decode()
+    assert '<option value="low" selected>' in reused
+    assert '<option value="1024x1536" selected>' in reused
+    again = alice_client.get("/").content.decode()
+    assert '<option value="low" selected>' not in again
+    dall_e = alice_client.get("/edits/options/", {"model": "dall-e-2"}).content.decode()
+    assert "Options for DALL·E 2" in dall_e and "background" not in dall_e
+
+
 def test_reuse_of_another_teams_edit_is_404(client, finished):
     client.force_login(make_user("mallory"))
     assert client.get("/", {"reuse": finished.pk}).status_code == 404

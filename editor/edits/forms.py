@@ -136,6 +136,12 @@ class EditForm(forms.Form):
     def option_fields(self) -> list:
         return [self[name] for name in self.option_names]
 
+    @property
+    def shows_default_options(self) -> bool:
+        """The options as every fresh form of this model shows them (nothing submitted or
+        carried over from an earlier edit), so their HTML can be drawn once and reused."""
+        return not self.is_bound and not any(name in self.initial for name in self.option_names)
+
     def clean_images(self):
         files = self.cleaned_data["images"]
         caps = self.capabilities
