@@ -2,8 +2,10 @@
 
 import io
 import os
+import re
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 from PIL import Image
@@ -61,6 +63,19 @@ def test_valid_submission_queues_an_edit_and_answers_with_its_card(
     task = DBTaskResult.objects.get()
     assert task.task_path == "editor.edits.tasks.run_edit"
     assert task.args_kwargs["args"] == [edit.pk]
+
+
+def test_a_blank_form_drawn_once_still_carries_each_persons_own_csrf_token(alice_client):
+    alice_client.get("/")  # draws the blank form, which is then reused
+    bob = Client(enforce_csrf_checks=True)
+    bob.force_login(make_user("bob"))
+    html = bob.get("/").content.decode()
+    form = html[html.index('<form id="edit-form"') :]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    data = {"model": "gpt-image-1", "prompt": "Make it snow", "images": [upload()]}
+    response = bob.post(reverse("edit_create"), {**data, "csrfmiddlewaretoken": token}, **HTMX)
+    assert response.status_code == 200
+    assert Edit.objects.get().created_by.username == "bob"
 
 
 def test_without_javascript_a_valid_submission_redirects_home(alice_client):

@@ -137,6 +137,12 @@ class EditForm(forms.Form):
         return [self[name] for name in self.option_names]
 
     @property
+    def is_blank(self) -> bool:
+        """Nothing submitted, carried over or started from: the form every new edit
+        starts with, the same for everyone, so its HTML can be drawn once and reused."""
+        return not self.is_bound and not self.initial and self.base_result is None
+
+    @property
     def shows_default_options(self) -> bool:
         """The options as every fresh form of this model shows them (nothing submitted or
         carried over from an earlier edit), so their HTML can be drawn once and reused."""
