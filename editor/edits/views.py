@@ -128,7 +128,7 @@ def create(request: HttpRequest) -> HttpResponse:
     )
     if not request.htmx:
         return redirect("home")
-    edit = Edit.objects.for_gallery().with_star_for(request.user).get(pk=edit.pk)
+    edit.is_starred = False  # nobody has starred an edit that did not exist a moment ago
     return render(request, "edits/created.html", {"edit": edit, "form": EditForm()})
 
 
