@@ -222,34 +222,36 @@ def start_edits(
         raise SystemExit(f"{len(bad)} edits were not accepted (HTTP {sorted(set(bad))})")
 
 
-def read_edits(db_path: Path, after_id: int) -> list[sqlite3.Row]:
+def query(db_path: Path, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    """Rows from the app's database, read-only (the app keeps writing meanwhile)."""
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
     db.row_factory = sqlite3.Row
     try:
-        return db.execute(
-            "SELECT id, status, attempts, created_at, started_at, submitted_at, finished_at,"
-            " error_code,"
-            " (SELECT COUNT(*) FROM edits_resultimage r WHERE r.edit_id = e.id) AS results"
-            " FROM edits_edit e WHERE id > ? ORDER BY id",
-            (after_id,),
-        ).fetchall()
+        return db.execute(sql, params).fetchall()
     finally:
         db.close()
+
+
+def read_edits(db_path: Path, after_id: int) -> list[sqlite3.Row]:
+    return query(
+        db_path,
+        "SELECT id, status, attempts, created_at, started_at, submitted_at, finished_at,"
+        " error_code,"
+        " (SELECT COUNT(*) FROM edits_resultimage r WHERE r.edit_id = e.id) AS results"
+        " FROM edits_edit e WHERE id > ? ORDER BY id",
+        (after_id,),
+    )
 
 
 def finish_tasks(db_path: Path, since: str) -> list[sqlite3.Row]:
     """The queue's rows of the tasks that finished edits from callbacks."""
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
-    db.row_factory = sqlite3.Row
-    try:
-        return db.execute(
-            "SELECT enqueued_at, started_at, finished_at FROM django_tasks_database_dbtaskresult"
-            " WHERE task_path LIKE '%finish_callback' AND enqueued_at >= ?"
-            " AND finished_at IS NOT NULL",
-            (since,),
-        ).fetchall()
-    finally:
-        db.close()
+    return query(
+        db_path,
+        "SELECT enqueued_at, started_at, finished_at FROM django_tasks_database_dbtaskresult"
+        " WHERE task_path LIKE '%finish_callback' AND enqueued_at >= ?"
+        " AND finished_at IS NOT NULL",
+        (since,),
+    )
 
 
 def seconds_between(rows, start: str, end: str) -> list[float]:
@@ -265,11 +267,7 @@ def spread(values: list[float]) -> str:
 
 
 def max_id(db_path: Path) -> int:
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
-    try:
-        return db.execute("SELECT COALESCE(MAX(id), 0) FROM edits_edit").fetchone()[0]
-    finally:
-        db.close()
+    return query(db_path, "SELECT COALESCE(MAX(id), 0) FROM edits_edit")[0][0]
 
 
 def memory_kb(pid: int) -> dict[str, int]:

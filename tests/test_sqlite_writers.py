@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,21 @@ def hold_transaction(path: Path, held: threading.Event, release: threading.Event
         connection.close()
 
 
+@contextmanager
+def write_held(path: Path):
+    """Another thread holds a write transaction on `path` until the block ends (or the
+    event it yields is set)."""
+    held, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=hold_transaction, args=(path, held, release))
+    holder.start()
+    try:
+        assert held.wait(10)
+        yield release
+    finally:
+        release.set()
+        holder.join(10)
+
+
 def value(path: Path) -> int:
     connection = open_db(path)
     try:
@@ -80,10 +96,6 @@ def value(path: Path) -> int:
 
 
 def test_a_writer_in_another_thread_waits_for_its_turn_and_then_writes(db_file):
-    held, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=hold_transaction, args=(db_file, held, release))
-    holder.start()
-    assert held.wait(10)
     order: list[str] = []
 
     def write() -> None:
@@ -95,37 +107,26 @@ def test_a_writer_in_another_thread_waits_for_its_turn_and_then_writes(db_file):
         finally:
             connection.close()
 
-    writer = threading.Thread(target=write)
-    writer.start()
-    writer.join(0.5)
-    assert writer.is_alive() and order == []  # waiting, not failed
-    order.append("released")
-    release.set()
-    writer.join(10)
-    holder.join(10)
+    with write_held(db_file) as release:
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive() and order == []  # waiting, not failed
+        order.append("released")
+        release.set()
+        writer.join(10)
     assert order == ["released", "written"]
     assert value(db_file) == 11
 
 
 def test_reads_do_not_wait_for_a_writer(db_file):
-    held, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=hold_transaction, args=(db_file, held, release))
-    holder.start()
-    try:
-        assert held.wait(10)
+    with write_held(db_file):
         assert value(db_file) == 0  # the committed value, read beside the open write
-    finally:
-        release.set()
-        holder.join(10)
     assert value(db_file) == 1
 
 
 def test_a_writer_gives_up_after_the_timeout_with_the_usual_error(db_file):
-    held, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=hold_transaction, args=(db_file, held, release))
-    holder.start()
-    try:
-        assert held.wait(10)
+    with write_held(db_file):
         impatient = open_db(db_file, timeout=0.2)
         with (
             pytest.raises(OperationalError, match="database is locked"),
@@ -133,9 +134,6 @@ def test_a_writer_gives_up_after_the_timeout_with_the_usual_error(db_file):
         ):
             cursor.execute("UPDATE counter SET value = 99 WHERE id = 1")
         impatient.close()
-    finally:
-        release.set()
-        holder.join(10)
     assert value(db_file) == 1
 
 
@@ -169,11 +167,7 @@ def test_a_writer_in_another_process_waits_for_its_turn(db_file):
         print("written", flush=True)
         """
     )
-    held, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=hold_transaction, args=(db_file, held, release))
-    holder.start()
-    try:
-        assert held.wait(10)
+    with write_held(db_file):
         other = subprocess.Popen(
             [sys.executable, "-c", script, str(db_file)],
             cwd=ROOT,
@@ -183,9 +177,6 @@ def test_a_writer_in_another_process_waits_for_its_turn(db_file):
         )
         time.sleep(1.5)  # long enough for the child to start and reach its write
         assert other.poll() is None  # still waiting, not failed
-    finally:
-        release.set()
-        holder.join(10)
     out, err = other.communicate(timeout=30)
     assert other.returncode == 0, err
     assert out.strip() == "written"

@@ -93,27 +93,19 @@ class QueuedWriteCursor(base.SQLiteCursorWrapper):
     timeout: float
 
     def execute(self, query, params=None):
-        if not self._needs_lock(query):
-            return super().execute(query, params)
-        self.lock.acquire(self.timeout)
-        try:
-            return super().execute(query, params)
-        finally:
-            self.lock.release()
+        return self._in_turn(super().execute, query, params)
 
     def executemany(self, query, param_list):
-        if not self._needs_lock(query):
-            return super().executemany(query, param_list)
+        return self._in_turn(super().executemany, query, param_list)
+
+    def _in_turn(self, run, query, params):
+        if self.connection.in_transaction or not query.lstrip()[:7].upper().startswith(_WRITES):
+            return run(query, params)  # a read, or a transaction that holds the turn already
         self.lock.acquire(self.timeout)
         try:
-            return super().executemany(query, param_list)
+            return run(query, params)
         finally:
             self.lock.release()
-
-    def _needs_lock(self, query: str) -> bool:
-        if self.connection.in_transaction:
-            return False  # the transaction holds it already
-        return query.lstrip()[:7].upper().startswith(_WRITES)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
