@@ -23,6 +23,7 @@ from django.db import models
 from django.db.models import QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.text import slugify
 
 from .imaging import DECODE_ERRORS, make_thumbnail
@@ -219,6 +220,12 @@ class Edit(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in PENDING_STATUSES
+
+    @cached_property
+    def first_result(self) -> "ResultImage | None":
+        """The result a gallery card shows (from prefetched results when loaded); a view
+        that knows there is none yet sets it to None and saves the query."""
+        return next(iter(self.results.all()), None)
 
     @property
     def is_final(self) -> bool:

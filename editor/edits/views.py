@@ -128,7 +128,8 @@ def create(request: HttpRequest) -> HttpResponse:
     )
     if not request.htmx:
         return redirect("home")
-    edit.is_starred = False  # nobody has starred an edit that did not exist a moment ago
+    # Nobody has starred an edit that did not exist a moment ago, and it has no results yet.
+    edit.is_starred, edit.first_result = False, None
     return render(request, "edits/created.html", {"edit": edit, "form": EditForm()})
 
 
