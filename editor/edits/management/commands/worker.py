@@ -100,6 +100,7 @@ class Dispatcher:
             if self.stopping.is_set():
                 break
             try:
+                close_old_connections()  # drop a connection that broke or grew too old
                 claimed = self._claim(wanted)
             except Exception:
                 log.exception("Looking for tasks failed; trying again shortly")
@@ -114,7 +115,6 @@ class Dispatcher:
         connections.close_all()
 
     def _claim(self, limit: int) -> list[DBTaskResult]:
-        close_old_connections()
         ready = (
             DBTaskResult.objects.ready()
             .filter(backend_name="default")
