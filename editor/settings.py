@@ -125,8 +125,8 @@ if env("DATABASE_URL"):
 else:
     DATABASES = {
         "default": {
-            # Django's SQLite backend, with one process's writers queued on a lock
-            # rather than in SQLite's sleeping busy handler (editor/db/base.py).
+            # Django's SQLite backend, with the writers of all processes taking turns on
+            # a lock file rather than sleeping in SQLite's busy handler (editor/db/base.py).
             "ENGINE": "editor.db",
             "NAME": DATA_DIR / "db.sqlite3",
             # Reused like PostgreSQL's: opening one runs the PRAGMAs below every time, and
