@@ -113,9 +113,12 @@ TEMPLATES = [
     },
 ]
 
-# SQLite by default. WAL lets the web process read while the worker writes;
-# IMMEDIATE transactions take the write lock up front, so two writers queue on the
-# busy timeout instead of failing with "database is locked" half-way through.
+# SQLite by default, with Django's own engine: WAL lets readers run beside the one
+# writer; IMMEDIATE transactions take the write lock when they begin, so a second
+# writer waits in SQLite's busy handler (up to `timeout` seconds) instead of failing
+# with "database is locked" half-way through. That suits one machine and a team's
+# everyday pace; PostgreSQL is the engine for bursts of hundreds of edits and for
+# more than one machine (README, "Databases").
 if env("DATABASE_URL"):
     DATABASES = {
         "default": dj_database_url.parse(
@@ -125,9 +128,7 @@ if env("DATABASE_URL"):
 else:
     DATABASES = {
         "default": {
-            # Django's SQLite backend, with the writers of all processes taking turns on
-            # a lock file rather than sleeping in SQLite's busy handler (editor/db/base.py).
-            "ENGINE": "editor.db",
+            "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "db.sqlite3",
             # Reused like PostgreSQL's: opening one runs the PRAGMAs below every time, and
             # each idle worker thread would otherwise reconnect on every poll.
@@ -135,13 +136,9 @@ else:
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": (
-                    "PRAGMA journal_mode=WAL;"
-                    "PRAGMA synchronous=NORMAL;"
-                    "PRAGMA busy_timeout=20000;"
-                    "PRAGMA foreign_keys=ON;"
-                ),
+                "timeout": 20,  # SQLite's busy timeout, in seconds
+                # Django turns foreign keys on by itself.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
         }
     }

@@ -62,5 +62,5 @@ def test_defaults_are_safe():
     assert settings.DEBUG is False
     assert settings.MEDIA_URL is None  # media only through permission-checked views
     assert settings.TASKS["default"]["BACKEND"] == "django_tasks_db.DatabaseBackend"
-    if settings.DATABASES["default"]["ENGINE"] == "editor.db":  # SQLite
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         assert settings.DATABASES["default"]["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
