@@ -128,20 +128,20 @@ def test_a_writer_gives_up_after_the_busy_timeout_with_the_usual_error(db_file):
 
 def test_a_writer_in_another_process_waits_for_its_turn(db_file):
     script = textwrap.dedent(
-        f"""
-        import django, os
+        """
+        import django, os, sys
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "editor.settings")
         django.setup()
         from pathlib import Path
         from tests.test_sqlite_settings import open_db
-        connection = open_db(Path({str(db_file)!r}))
+        connection = open_db(Path(sys.argv[1]))
         with connection.cursor() as cursor:
             cursor.execute("UPDATE counter SET value = value + 100 WHERE id = 1")
         connection.close()
         """
     )
     with write_held(db_file) as release:
-        child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+        child = subprocess.Popen([sys.executable, "-c", script, str(db_file)], cwd=ROOT)
         time.sleep(1.5)  # the child has started and is waiting on the lock by now
         assert child.poll() is None
         release.set()
