@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.core.paginator import Paginator
@@ -10,11 +11,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
-from editor.teams.permissions import Action, can_change_edit, membership_for
+from editor.teams.permissions import Action, can_change_edit, get_edit_for_user, membership_for
 from editor.teams.views import needs_first_admin
 
 from . import limits
-from .access import get_edit_for_user
 from .bulk import bulk_zip, result_entry
 from .forms import EditForm, GalleryFilterForm
 from .models import Edit, Star, Status
@@ -41,7 +41,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if needs_first_admin():
         return redirect("setup")
     if not request.user.is_authenticated:
-        return redirect_to_login(request)
+        return redirect_to_login(request.get_full_path())
     membership = membership_for(request)
     context = _gallery_context(request, membership)
     if request.htmx and request.htmx.target == "gallery":
@@ -80,12 +80,6 @@ def _base_result(request: HttpRequest, membership, data):
         raise Http404("No such result.")
     result.edit = parent
     return result
-
-
-def redirect_to_login(request: HttpRequest) -> HttpResponse:
-    from django.contrib.auth.views import redirect_to_login as to_login
-
-    return to_login(request.get_full_path())
 
 
 @login_required

@@ -2,9 +2,9 @@
 
 Views never compare roles themselves. They get the current membership through
 `membership_for()` and ask `membership.can(Action.X)`, or reach an object through its
-one helper (`get_team_for_user`, `get_membership_for_user`, `get_invitation_for_user`
-here; `get_edit_for_user` in editor/edits/access.py). Objects of a team the user is
-not in are 404, never 403, so their existence is not revealed; a member whose role
+one helper (`get_team_for_user`, `get_membership_for_user`, `get_invitation_for_user`,
+`get_edit_for_user`), all of which go through `_member_of`. Objects of a team the user
+is not in are 404, never 403, so their existence is not revealed; a member whose role
 does not allow the action gets 403.
 """
 
@@ -12,6 +12,9 @@ from enum import StrEnum
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
+
+from editor.edits.models import Edit
 
 from .models import Invitation, Membership, Profile, Role, Team
 
@@ -19,8 +22,8 @@ from .models import Invitation, Membership, Profile, Role, Team
 class Action(StrEnum):
     VIEW = "view"  # see the gallery, details, download
     CREATE_EDIT = "create_edit"  # start, retry, iterate
-    CHANGE_OWN_EDIT = "change_own_edit"  # delete or star one's own edits
-    CHANGE_ANY_EDIT = "change_any_edit"  # delete anyone's edits
+    CHANGE_OWN_EDIT = "change_own_edit"  # delete one's own edits (starring is VIEW)
+    CHANGE_ANY_EDIT = "change_any_edit"  # delete anyone's edits in the team
     MANAGE_TEAM = "manage_team"  # members, roles, invitations, budget, activity log
 
 
@@ -35,7 +38,7 @@ def role_allows(role: str, action: str) -> bool:
     return action in ROLE_ACTIONS.get(role, frozenset())
 
 
-def can_change_edit(membership: Membership, edit) -> bool:
+def can_change_edit(membership: Membership, edit: Edit) -> bool:
     """Owners change any edit of their team; editors only their own."""
     if membership.team_id != edit.team_id:
         return False
@@ -80,24 +83,27 @@ def membership_for(request: HttpRequest) -> Membership:
     return membership
 
 
-def _require(membership: Membership, action: Action) -> None:
-    if not membership.can(action):
-        raise PermissionDenied("Your role in this team does not allow that.")
-
-
-def get_team_for_user(
-    request: HttpRequest, team_id: int, action: Action = Action.VIEW
-) -> Membership:
-    """The signed-in user's membership in team `team_id` (with `.team` loaded)."""
+def _member_of(request: HttpRequest, team_id: int, action: Action) -> Membership:
+    """The signed-in user's membership in team `team_id` (with `.team` loaded), if its
+    role allows `action`. Not a member (or not signed in): 404, so another team's
+    objects stay invisible. A member whose role does not allow it: 403."""
     if not request.user.is_authenticated:
         raise Http404
     membership = (
         Membership.objects.select_related("team").filter(user=request.user, team_id=team_id).first()
     )
     if membership is None:
-        raise Http404("No such team.")
-    _require(membership, action)
+        raise Http404("Not in this team.")
+    if not membership.can(action):
+        raise PermissionDenied("Your role in this team does not allow that.")
     return membership
+
+
+def get_team_for_user(
+    request: HttpRequest, team_id: int, action: Action = Action.VIEW
+) -> Membership:
+    """The signed-in user's membership in team `team_id` (with `.team` loaded)."""
+    return _member_of(request, team_id, action)
 
 
 def get_membership_for_user(
@@ -105,39 +111,32 @@ def get_membership_for_user(
 ) -> tuple[Membership, Membership]:
     """Someone's membership (the one to change) and the signed-in user's own in the
     same team (the one that allows it)."""
-    if not request.user.is_authenticated:
-        raise Http404
-    target = Membership.objects.select_related("team", "user").filter(pk=pk).first()
-    if target is None:
-        raise Http404("No such member.")
-    acting = Membership.objects.filter(user=request.user, team_id=target.team_id).first()
-    if acting is None:
-        raise Http404("No such member.")
-    _require(acting, action)
-    acting.team = target.team
-    return target, acting
+    target = get_object_or_404(Membership.objects.select_related("team", "user"), pk=pk)
+    return target, _member_of(request, target.team_id, action)
 
 
 def get_invitation_for_user(
     request: HttpRequest, pk: int, action: Action = Action.MANAGE_TEAM
 ) -> tuple[Invitation, Membership]:
-    if not request.user.is_authenticated:
-        raise Http404
-    invitation = Invitation.objects.select_related("team").filter(pk=pk).first()
-    if invitation is None:
-        raise Http404("No such invitation.")
-    membership = Membership.objects.filter(user=request.user, team_id=invitation.team_id).first()
-    if membership is None:
-        raise Http404("No such invitation.")
-    _require(membership, action)
-    membership.team = invitation.team
-    return invitation, membership
+    invitation = get_object_or_404(Invitation.objects.select_related("team"), pk=pk)
+    return invitation, _member_of(request, invitation.team_id, action)
+
+
+def get_edit_for_user(
+    request: HttpRequest, pk: int, action: Action = Action.VIEW
+) -> tuple[Edit, Membership]:
+    """An edit of one of the user's teams, and their membership there. Changing an edit
+    (`CHANGE_OWN_EDIT`, `CHANGE_ANY_EDIT`) also asks whose edit it is."""
+    edit = get_object_or_404(Edit.objects.select_related("created_by", "team"), pk=pk)
+    membership = _member_of(request, edit.team_id, action)
+    if action in (Action.CHANGE_OWN_EDIT, Action.CHANGE_ANY_EDIT) and not can_change_edit(
+        membership, edit
+    ):
+        raise PermissionDenied("Your role in this team does not allow that.")
+    return edit, membership
 
 
 def get_invitation_by_token(token: str) -> Invitation:
     """The invitation a link points at, for anyone holding the link (signed in or
     not): the unguessable token is the permission. Unknown tokens are 404."""
-    invitation = Invitation.objects.select_related("team", "created_by").filter(token=token).first()
-    if invitation is None:
-        raise Http404("No such invitation.")
-    return invitation
+    return get_object_or_404(Invitation.objects.select_related("team", "created_by"), token=token)

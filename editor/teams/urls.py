@@ -1,3 +1,4 @@
+from django.contrib.auth.views import LogoutView
 from django.urls import path
 
 from . import views
@@ -5,7 +6,7 @@ from . import views
 urlpatterns = [
     path("setup/", views.setup, name="setup"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("accounts/signup/", views.signup, name="signup"),
     path("teams/new/", views.team_create, name="team_create"),
     path("teams/switch/", views.team_switch, name="team_switch"),

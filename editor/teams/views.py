@@ -76,10 +76,6 @@ class LoginView(auth_views.LoginView):
         return super().get_context_data(**kwargs) | {"open_signup": settings.RETOUCH_OPEN_SIGNUP}
 
 
-class LogoutView(auth_views.LogoutView):
-    pass
-
-
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     """Self sign-up, only when RETOUCH_OPEN_SIGNUP is on; otherwise people arrive
