@@ -255,10 +255,26 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "retouch@localhost")
 
+# Without EMAIL_BACKEND, invitation e-mails go to the log (the console backend) and the
+# link is shown to copy, which is how most teams invite anyway: a deployment without
+# mail is complete, so Django's "development-only e-mail backend" error is silenced
+# for it (README, "Running in production"). A configured backend is checked as usual.
+SILENCED_SYSTEM_CHECKS = [] if env("EMAIL_BACKEND") else ["mail.E001"]
+
+# HTTPS. The README's production switches (SECURE_COOKIES=true and an https PUBLIC_URL)
+# turn on everything `manage.py check --deploy` asks for; each can be overridden.
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+_HTTPS_ONLY = SESSION_COOKIE_SECURE and PUBLIC_URL.startswith("https://")
 if envbool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", _HTTPS_ONLY)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _HTTPS_ONLY)
+# Asking browsers to preload the domain is its owner's decision, not a default.
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+if not env("SECURE_HSTS_PRELOAD"):
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

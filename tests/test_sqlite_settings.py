@@ -1,6 +1,7 @@
 """The shipped SQLite configuration (Django's own engine, WAL, IMMEDIATE transactions and
-a busy timeout) on a real file: writers wait for each other instead of failing, readers
-do not wait for a writer, and a writer in another process waits too.
+a busy timeout; test_settings.py checks the PRAGMAs) on a real file: writers wait for
+each other instead of failing, readers do not wait for a writer, and a writer in another
+process waits too.
 
 The test database itself lives in memory, so each test opens its own file with the
 options from settings.py.
@@ -90,14 +91,6 @@ def value(path: Path) -> int:
             return cursor.fetchone()[0]
     finally:
         connection.close()
-
-
-def test_the_database_runs_in_wal_mode(db_file):
-    connection = open_db(db_file)
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA journal_mode")
-        assert cursor.fetchone()[0] == "wal"
-    connection.close()
 
 
 def test_a_second_writer_waits_for_the_first_and_then_writes(db_file):
