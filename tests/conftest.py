@@ -2,7 +2,7 @@ import pytest
 
 from editor.simulator.server import Simulator
 
-from .factories import make_user
+from .factories import Studio, make_studio, make_user
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +61,12 @@ def callbacks(upstream, settings):
     settings.RETOUCH_DELIVERY = "callback"
     settings.PUBLIC_URL = "http://127.0.0.1:9"
     return upstream
+
+
+@pytest.fixture
+def studio(db) -> Studio:
+    """The team "Studio": olga owns it, ed edits, vic views."""
+    return make_studio()
 
 
 @pytest.fixture

@@ -2,10 +2,12 @@
 
 import io
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
@@ -13,6 +15,8 @@ from editor.edits.models import Edit, ResultImage, SourceImage, Status
 from editor.teams.models import Invitation, Membership, Profile, Role, Team
 
 PASSWORD = "correct horse battery staple"
+# What htmx sends with the edit form's post (its answer lands in the gallery).
+HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "gallery-items"}
 
 
 def make_user(username: str = "alice", *, password: str = PASSWORD, **extra):
@@ -27,6 +31,26 @@ def make_team(name: str = "Studio", members: dict | None = None) -> Team:
     for user, role in (members or {}).items():
         Membership.objects.create(team=team, user=user, role=role)
     return team
+
+
+class Studio(NamedTuple):
+    """A shared team with one member of each role."""
+
+    team: Team
+    owner: object
+    editor: object
+    viewer: object
+
+
+def make_studio(owner: str = "olga", editor: str = "ed", viewer: str = "vic") -> Studio:
+    """The team "Studio" with an owner, an editor and a viewer, each working in it."""
+    users = make_user(owner), make_user(editor), make_user(viewer)
+    team = make_team(
+        "Studio", dict(zip(users, (Role.OWNER, Role.EDITOR, Role.VIEWER), strict=True))
+    )
+    for user in users:
+        use_team(user, team)
+    return Studio(team, *users)
 
 
 def personal_team(user) -> Team:
@@ -56,6 +80,16 @@ def image_bytes(
 
 def upload(name: str = "photo.png", data: bytes | None = None, content_type: str = "image/png"):
     return SimpleUploadedFile(name, data if data is not None else image_bytes(), content_type)
+
+
+def post_edit(
+    client, images: list | None = None, *, prompt: str = "Add a hat", htmx=True, **fields
+):
+    """Submit the edit form as the page does (through htmx unless `htmx=False`), with one
+    photo unless `images` says otherwise."""
+    images = [upload()] if images is None else images
+    data = {"model": "gpt-image-1", "prompt": prompt, "images": images, **fields}
+    return client.post(reverse("edit_create"), data, **(HTMX if htmx else {}))
 
 
 def make_edit(
@@ -106,6 +140,11 @@ def make_edit(
     return edit
 
 
+def succeeded_edit(user, **fields) -> Edit:
+    """A finished edit by `user` in their personal team."""
+    return make_edit(personal_team(user), user, status=Status.SUCCEEDED, **fields)
+
+
 def make_priced_edit(
     team: Team,
     user,
@@ -127,14 +166,20 @@ def make_priced_edit(
 
 
 __all__ = [
+    "HTMX",
     "PASSWORD",
     "Role",
+    "Studio",
     "image_bytes",
     "make_edit",
     "make_invitation",
     "make_priced_edit",
+    "make_studio",
     "make_team",
     "make_user",
+    "personal_team",
+    "post_edit",
+    "succeeded_edit",
     "upload",
     "use_team",
 ]

@@ -7,27 +7,15 @@ from editor.edits.models import Edit
 from editor.teams.models import Activity
 from editor.teams.views import ACTIVITY_PAGE_SIZE
 
-from .factories import Role, make_team, make_user, upload, use_team
+from .factories import Role, make_team, make_user, post_edit
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def studio():
-    owner, editor = make_user("olga"), make_user("ed")
-    team = make_team("Studio", {owner: Role.OWNER, editor: Role.EDITOR})
-    use_team(owner, team)
-    use_team(editor, team)
-    return team, owner, editor
-
-
 def test_starting_an_edit_is_logged(client, studio):
-    team, _, editor = studio
+    team, _, editor, _ = studio
     client.force_login(editor)
-    client.post(
-        reverse("edit_create"),
-        {"model": "gpt-image-1", "prompt": "Put it in a basket", "images": [upload()]},
-    )
+    post_edit(client, prompt="Put it in a basket", htmx=False)
     assert Edit.objects.filter(team=team).count() == 1
     entry = Activity.objects.for_team(team).get()
     assert entry.verb == Activity.Verb.EDIT_CREATED
@@ -35,7 +23,7 @@ def test_starting_an_edit_is_logged(client, studio):
 
 
 def test_owners_see_who_did_what_newest_first(client, studio):
-    team, owner, editor = studio
+    team, owner, editor, _ = studio
     Activity.objects.record(team, editor, Activity.Verb.EDIT_CREATED, "First thing")
     Activity.objects.record(team, owner, Activity.Verb.ROLE_CHANGED, "ed: Editor → Viewer")
     client.force_login(owner)
@@ -47,7 +35,7 @@ def test_owners_see_who_did_what_newest_first(client, studio):
 
 
 def test_the_log_shows_only_this_teams_entries(client, studio):
-    team, owner, _ = studio
+    team, owner, *_ = studio
     stranger = make_user("zed")
     other = make_team("Other", {stranger: Role.OWNER})
     Activity.objects.record(other, stranger, Activity.Verb.EDIT_CREATED, "Not for Studio")
@@ -58,7 +46,7 @@ def test_the_log_shows_only_this_teams_entries(client, studio):
 
 
 def test_the_log_is_paginated(client, studio):
-    team, owner, editor = studio
+    team, owner, editor, _ = studio
     for i in range(ACTIVITY_PAGE_SIZE + 5):
         Activity.objects.record(team, editor, Activity.Verb.EDIT_CREATED, f"Edit #{i}.")
     client.force_login(owner)
@@ -72,7 +60,7 @@ def test_the_log_is_paginated(client, studio):
 
 
 def test_the_log_keeps_the_name_of_someone_whose_account_is_gone(client, studio):
-    team, owner, editor = studio
+    team, owner, editor, _ = studio
     Activity.objects.record(team, editor, Activity.Verb.EDIT_CREATED, "Before they left")
     editor.delete()
     client.force_login(owner)

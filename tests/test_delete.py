@@ -7,20 +7,20 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from editor.edits.models import Edit, ResultImage, SourceImage, Status
-from editor.teams.models import Activity
+from editor.teams.models import Activity, Membership
 
-from .factories import Role, image_bytes, make_edit, make_team, make_user, use_team
+from .factories import Role, image_bytes, make_edit, make_user, use_team
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def studio():
-    owner, editor, other = make_user("olga"), make_user("ed"), make_user("eve")
-    team = make_team("Studio", {owner: Role.OWNER, editor: Role.EDITOR, other: Role.EDITOR})
-    for user in (owner, editor, other):
-        use_team(user, team)
-    return team, owner, editor, other
+def other(studio):
+    """A second editor of the studio."""
+    eve = make_user("eve")
+    Membership.objects.create(team=studio.team, user=eve, role=Role.EDITOR)
+    use_team(eve, studio.team)
+    return eve
 
 
 def finished_edit(team, user, **kwargs) -> Edit:
@@ -105,8 +105,8 @@ def test_deleting_from_a_gallery_card_with_htmx_removes_just_that_card(client, s
     assert not Edit.objects.filter(pk=edit.pk).exists()
 
 
-def test_cards_offer_delete_to_whoever_may_delete_them(client, studio):
-    team, owner, editor, other = studio
+def test_cards_offer_delete_to_whoever_may_delete_them(client, studio, other):
+    team, owner, editor, _ = studio
     mine = finished_edit(team, editor)
     theirs = finished_edit(team, other)
     running = make_edit(team, editor, status=Status.RUNNING)
@@ -122,8 +122,8 @@ def test_cards_offer_delete_to_whoever_may_delete_them(client, studio):
     assert f'action="{url(mine)}"' in html and f'action="{url(theirs)}"' in html
 
 
-def test_an_editor_cannot_delete_someone_elses_edit(client, studio):
-    team, _, editor, other = studio
+def test_an_editor_cannot_delete_someone_elses_edit(client, studio, other):
+    team, _, editor, _ = studio
     theirs = finished_edit(team, other)
     client.force_login(editor)
     assert client.get(reverse("edit_delete", args=[theirs.pk])).status_code == 403
@@ -142,8 +142,8 @@ def test_a_running_edit_is_not_deleted(client, studio):
     assert Edit.objects.filter(pk=edit.pk).exists()
 
 
-def test_detail_page_links_to_the_confirmation_for_those_allowed(client, studio):
-    team, _, editor, other = studio
+def test_detail_page_links_to_the_confirmation_for_those_allowed(client, studio, other):
+    team, _, editor, _ = studio
     edit = finished_edit(team, editor)
     client.force_login(editor)
     link = reverse("edit_delete", args=[edit.pk])

@@ -11,7 +11,7 @@ from PIL import Image
 
 from editor.edits.models import ResultImage, Status
 
-from .factories import image_bytes, make_edit, personal_team
+from .factories import image_bytes, make_edit, personal_team, succeeded_edit
 
 pytestmark = pytest.mark.django_db
 
@@ -22,14 +22,7 @@ def body(response) -> bytes:
 
 @pytest.fixture
 def finished(alice):
-    return make_edit(
-        personal_team(alice),
-        alice,
-        prompt="Put these items in a gift basket!",
-        status=Status.SUCCEEDED,
-        sources=2,
-        results=3,
-    )
+    return succeeded_edit(alice, prompt="Put these items in a gift basket!", sources=2, results=3)
 
 
 def stored(fieldfile) -> bytes:

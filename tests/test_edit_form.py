@@ -12,16 +12,9 @@ from PIL import Image
 
 from editor.edits.models import Edit, SourceImage, Status
 
-from .factories import image_bytes, make_user, upload
+from .factories import HTMX, image_bytes, make_user, post_edit, upload
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "gallery-items"}
-
-
-def post_edit(client, images, prompt="Make the sky stormy", htmx=True, **fields):
-    data = {"model": "gpt-image-1", "prompt": prompt, "images": images, **fields}
-    return client.post(reverse("edit_create"), data, **(HTMX if htmx else {}))
 
 
 def assert_refused(response, message: str):

@@ -11,16 +11,15 @@ from django.utils import timezone
 from editor.edits.models import Edit, Status
 from editor.edits.views import PAGE_SIZE
 
-from .factories import Role, make_edit, make_team, make_user, use_team
+from .factories import Role, make_edit, make_studio, make_team, make_user
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def studio():
-    ann, ben = make_user("ann"), make_user("ben")
-    team = make_team("Studio", {ann: Role.OWNER, ben: Role.EDITOR})
-    use_team(ann, team)
+def gallery(db):
+    """Ann's and Ben's edits in their studio, made on different days."""
+    team, ann, ben, _ = make_studio(owner="ann", editor="ben")
     edits = {
         "sky": make_edit(team, ann, prompt="Make the sky stormy", status=Status.SUCCEEDED),
         "sea": make_edit(team, ben, prompt="Calm the sea", status=Status.FAILED),
@@ -53,14 +52,14 @@ def shown(client, **params) -> set[str]:
         ({"member": "ben", "status": "succeeded"}, {"hat"}),
     ],
 )
-def test_each_filter_narrows_the_gallery(client, studio, params, expected):
-    _, ann, _ = studio
+def test_each_filter_narrows_the_gallery(client, gallery, params, expected):
+    _, ann, _ = gallery
     client.force_login(ann)
     assert shown(client, **params) == expected
 
 
-def test_filters_are_a_plain_get_form_with_a_submit_button(client, studio):
-    _, ann, _ = studio
+def test_filters_are_a_plain_get_form_with_a_submit_button(client, gallery):
+    _, ann, _ = gallery
     client.force_login(ann)
     html = client.get("/", {"q": "sky", "status": "succeeded"}).content.decode()
     assert 'id="gallery-filters"' in html
@@ -73,8 +72,8 @@ def test_filters_are_a_plain_get_form_with_a_submit_button(client, studio):
         assert f">{label}</label>" in html
 
 
-def test_htmx_filtering_returns_only_the_gallery_partial(client, studio):
-    _, ann, _ = studio
+def test_htmx_filtering_returns_only_the_gallery_partial(client, gallery):
+    _, ann, _ = gallery
     client.force_login(ann)
     response = client.get("/", {"q": "sea"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="gallery")
     html = response.content.decode()
@@ -84,8 +83,8 @@ def test_htmx_filtering_returns_only_the_gallery_partial(client, studio):
     assert 'value="sea"' in html
 
 
-def test_paging_links_keep_the_filters(client, studio):
-    team, ann, _ = studio
+def test_paging_links_keep_the_filters(client, gallery):
+    team, ann, _ = gallery
     for i in range(PAGE_SIZE + 2):
         make_edit(team, ann, prompt=f"Portrait {i}", sources=0, status=Status.SUCCEEDED)
     client.force_login(ann)
@@ -98,8 +97,8 @@ def test_paging_links_keep_the_filters(client, studio):
     assert 'href="?q=portrait&amp;member=ann&amp;page=1"' in second
 
 
-def test_nothing_matching_says_so_and_offers_to_clear(client, studio):
-    _, ann, _ = studio
+def test_nothing_matching_says_so_and_offers_to_clear(client, gallery):
+    _, ann, _ = gallery
     client.force_login(ann)
     html = client.get("/", {"q": "unicorn"}).content.decode()
     assert "No edits match these filters." in html
@@ -107,8 +106,8 @@ def test_nothing_matching_says_so_and_offers_to_clear(client, studio):
     assert "No edits yet" not in html
 
 
-def test_a_reversed_date_range_is_explained_and_ignored(client, studio):
-    _, ann, _ = studio
+def test_a_reversed_date_range_is_explained_and_ignored(client, gallery):
+    _, ann, _ = gallery
     client.force_login(ann)
     response = client.get("/", {"since": "2026-04-01", "until": "2026-03-01"})
     html = response.content.decode()
@@ -117,8 +116,8 @@ def test_a_reversed_date_range_is_explained_and_ignored(client, studio):
     assert shown(client, since="2026-04-01", until="2026-03-01") == {"hat"}
 
 
-def test_unknown_values_are_ignored_not_an_error(client, studio):
-    _, ann, _ = studio
+def test_unknown_values_are_ignored_not_an_error(client, gallery):
+    _, ann, _ = gallery
     client.force_login(ann)
     response = client.get("/", {"member": "nobody", "status": "weird", "since": "yesterday"})
     assert response.status_code == 200
@@ -129,8 +128,8 @@ def test_unknown_values_are_ignored_not_an_error(client, studio):
     }
 
 
-def test_member_filter_lists_only_this_teams_members(client, studio):
-    _, ann, _ = studio
+def test_member_filter_lists_only_this_teams_members(client, gallery):
+    _, ann, _ = gallery
     make_team("Elsewhere", {make_user("zed"): Role.OWNER})
     client.force_login(ann)
     html = client.get("/").content.decode()
@@ -138,8 +137,8 @@ def test_member_filter_lists_only_this_teams_members(client, studio):
     assert '<option value="zed">' not in html
 
 
-def test_filtered_gallery_runs_a_constant_number_of_queries(client, studio):
-    team, ann, _ = studio
+def test_filtered_gallery_runs_a_constant_number_of_queries(client, gallery):
+    team, ann, _ = gallery
     client.force_login(ann)
     params = {"q": "e", "status": "succeeded", "since": "2026-01-01"}
 

@@ -3,25 +3,17 @@
 import pytest
 from django.urls import reverse
 
-from editor.edits.models import Edit, Status
+from editor.edits.models import Edit
 
-from .factories import make_edit, make_team, make_user, personal_team, upload
+from .factories import HTMX, make_edit, make_team, make_user, personal_team, succeeded_edit, upload
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
 def finished(alice):
-    return make_edit(
-        personal_team(alice),
-        alice,
-        prompt="Put it in a basket",
-        status=Status.SUCCEEDED,
-        results=2,
-        params={"size": "1024x1536", "quality": "low"},
-    )
+    params = {"size": "1024x1536", "quality": "low"}
+    return succeeded_edit(alice, prompt="Put it in a basket", results=2, params=params)
 
 
 def test_edit_this_result_shows_the_result_as_the_starting_photo(alice_client, finished):

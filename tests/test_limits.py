@@ -15,29 +15,14 @@ from editor.edits.limits import month_bounds, parse_rate
 from editor.edits.models import Edit, SourceImage, Status
 from editor.teams.models import Team
 
-from .factories import Role, make_edit, make_priced_edit, make_team, make_user, upload, use_team
+from .factories import HTMX, Role, make_edit, make_priced_edit, make_team, post_edit
 from .queue import run_queue
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "gallery-items"}
 BUDGET_MESSAGE = (
     "Your team has used its $5 budget for {month}. An owner can raise it on the team page."
 )
-
-
-@pytest.fixture
-def studio():
-    owner, editor = make_user("olga"), make_user("ed")
-    team = make_team("Studio", {owner: Role.OWNER, editor: Role.EDITOR})
-    use_team(owner, team)
-    use_team(editor, team)
-    return team, owner, editor
-
-
-def post_edit(client, *, htmx: bool = True, prompt: str = "Add a hat"):
-    data = {"model": "gpt-image-1", "prompt": prompt, "images": [upload()]}
-    return client.post(reverse("edit_create"), data, **(HTMX if htmx else {}))
 
 
 def spend_the_budget(team: Team, user) -> str:
@@ -60,7 +45,7 @@ def created_at(user, *ages: timedelta) -> None:
 def test_budget_reached_refuses_a_new_edit_next_to_the_form(
     client, studio, upstream, django_capture_on_commit_callbacks
 ):
-    team, _, editor = studio
+    team, _, editor, _ = studio
     message = spend_the_budget(team, editor)
     client.force_login(editor)
     edits_before = Edit.objects.count()
@@ -82,7 +67,7 @@ def test_budget_reached_refuses_a_new_edit_next_to_the_form(
 
 
 def test_budget_refusal_without_javascript_is_a_402_page_with_the_form(client, studio):
-    team, _, editor = studio
+    team, _, editor, _ = studio
     message = spend_the_budget(team, editor)
     client.force_login(editor)
 
@@ -96,7 +81,7 @@ def test_budget_refusal_without_javascript_is_a_402_page_with_the_form(client, s
 
 
 def test_spending_below_the_budget_or_in_an_earlier_month_does_not_block(client, studio):
-    team, _, editor = studio
+    team, _, editor, _ = studio
     Team.objects.filter(pk=team.pk).update(monthly_budget_usd=Decimal("5"))
     make_priced_edit(team, editor, "4.99")
     start, _ = month_bounds(timezone.now())
@@ -110,7 +95,7 @@ def test_spending_below_the_budget_or_in_an_earlier_month_does_not_block(client,
 
 
 def test_another_teams_spending_does_not_count(client, studio):
-    team, _, editor = studio
+    team, _, editor, _ = studio
     Team.objects.filter(pk=team.pk).update(monthly_budget_usd=Decimal("5"))
     make_priced_edit(make_team("Elsewhere", {editor: Role.OWNER}), editor, "50.00")
     client.force_login(editor)
@@ -118,7 +103,7 @@ def test_another_teams_spending_does_not_count(client, studio):
 
 
 def test_retry_is_refused_once_the_budget_is_reached(client, studio, upstream):
-    team, owner, editor = studio
+    team, owner, editor, _ = studio
     message = spend_the_budget(team, owner)
     failed = make_edit(team, editor, status=Status.FAILED)
     client.force_login(editor)
@@ -145,7 +130,7 @@ def test_retry_is_refused_once_the_budget_is_reached(client, studio, upstream):
 def test_an_owner_raising_the_budget_lets_edits_start_again(
     client, studio, upstream, django_capture_on_commit_callbacks
 ):
-    team, owner, editor = studio
+    team, owner, editor, _ = studio
     spend_the_budget(team, editor)
     client.force_login(editor)
     assert post_edit(client, htmx=False).status_code == 402
@@ -165,7 +150,7 @@ def test_an_owner_raising_the_budget_lets_edits_start_again(
 
 
 def test_removing_the_budget_lets_edits_start_again(client, studio):
-    team, owner, editor = studio
+    team, owner, editor, _ = studio
     spend_the_budget(team, editor)
     client.force_login(owner)
     client.post(reverse("team_budget", args=[team.pk]), {"monthly_budget_usd": ""})
@@ -178,7 +163,7 @@ def test_removing_the_budget_lets_edits_start_again(client, studio):
 
 def test_over_the_rate_limit_the_form_says_when_to_try_again(client, studio, settings):
     settings.RETOUCH_RATE_LIMIT = "2/hour"
-    _, _, editor = studio
+    editor = studio.editor
     created_at(editor, timedelta(minutes=50), timedelta(minutes=10))
     client.force_login(editor)
 
@@ -197,7 +182,7 @@ def test_over_the_rate_limit_the_form_says_when_to_try_again(client, studio, set
 
 def test_rate_limit_without_javascript_is_a_429_with_retry_after(client, studio, settings):
     settings.RETOUCH_RATE_LIMIT = "1/minute"
-    _, _, editor = studio
+    editor = studio.editor
     created_at(editor, timedelta(seconds=20))
     client.force_login(editor)
 
@@ -214,7 +199,7 @@ def test_rate_limit_without_javascript_is_a_429_with_retry_after(client, studio,
 
 def test_once_the_window_has_passed_edits_are_allowed_again(client, studio, settings):
     settings.RETOUCH_RATE_LIMIT = "2/hour"
-    _, _, editor = studio
+    editor = studio.editor
     created_at(editor, timedelta(minutes=61), timedelta(minutes=90), timedelta(minutes=10))
     client.force_login(editor)
 
@@ -228,7 +213,7 @@ def test_the_rate_limit_counts_edits_in_every_team_but_only_the_persons_own(
     client, studio, settings
 ):
     settings.RETOUCH_RATE_LIMIT = "3/day"
-    team, owner, editor = studio
+    team, owner, editor, _ = studio
     created_at(editor, timedelta(hours=2), timedelta(hours=20))  # in other teams
     make_edit(team, owner, sources=0)  # someone else's
     make_edit(team, owner, sources=0)
@@ -243,7 +228,7 @@ def test_the_rate_limit_counts_edits_in_every_team_but_only_the_persons_own(
 @pytest.mark.parametrize("value", ["0", "", "0/hour"])
 def test_zero_or_empty_turns_the_rate_limit_off(client, studio, settings, value):
     settings.RETOUCH_RATE_LIMIT = value
-    _, _, editor = studio
+    editor = studio.editor
     created_at(editor, *[timedelta(seconds=i + 1) for i in range(40)])
     client.force_login(editor)
     assert post_edit(client, htmx=False).status_code == 302
@@ -251,7 +236,7 @@ def test_zero_or_empty_turns_the_rate_limit_off(client, studio, settings, value)
 
 def test_retry_is_refused_over_the_rate_limit(client, studio, settings):
     settings.RETOUCH_RATE_LIMIT = "1/hour"
-    team, _, editor = studio
+    team, _, editor, _ = studio
     failed = make_edit(team, editor, status=Status.FAILED)
     client.force_login(editor)
 
@@ -263,7 +248,7 @@ def test_retry_is_refused_over_the_rate_limit(client, studio, settings):
 
 
 def test_retrying_an_edit_that_has_not_failed_is_never_refused(client, studio):
-    team, owner, editor = studio
+    team, owner, editor, _ = studio
     spend_the_budget(team, owner)
     done = make_edit(team, editor, status=Status.SUCCEEDED)
     client.force_login(editor)

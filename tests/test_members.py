@@ -1,23 +1,14 @@
 """Teams and their members: creating, renaming and switching teams; roles, removing
-people and leaving; a team never loses its last owner."""
+studio and leaving; a team never loses its last owner."""
 
 import pytest
 from django.urls import reverse
 
 from editor.teams.models import Activity, Membership, Profile, Team
 
-from .factories import Role, make_edit, make_team, make_user, personal_team, use_team
+from .factories import Role, make_edit, make_user, personal_team
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def people():
-    owner, editor, viewer = make_user("olga"), make_user("ed"), make_user("vic")
-    team = make_team("Studio", {owner: Role.OWNER, editor: Role.EDITOR, viewer: Role.VIEWER})
-    for user in (owner, editor, viewer):
-        use_team(user, team)
-    return team, owner, editor, viewer
 
 
 def membership(team, user) -> Membership:
@@ -42,8 +33,8 @@ def test_a_team_needs_a_name(client):
     assert "Give the team a name." in response.content.decode()
 
 
-def test_switching_team_is_remembered_for_the_person(client, people):
-    _, owner, *_ = people
+def test_switching_team_is_remembered_for_the_person(client, studio):
+    _, owner, *_ = studio
     client.force_login(owner)
     own = personal_team(owner)
     client.post(reverse("team_switch"), {"team": own.pk})
@@ -53,8 +44,8 @@ def test_switching_team_is_remembered_for_the_person(client, people):
     assert client.get("/").context["membership"].team == own
 
 
-def test_switching_to_a_team_you_are_not_in_is_404(client, people):
-    team, *_ = people
+def test_switching_to_a_team_you_are_not_in_is_404(client, studio):
+    team, *_ = studio
     stranger = make_user("zed")
     client.force_login(stranger)
     assert client.post(reverse("team_switch"), {"team": team.pk}).status_code == 404
@@ -62,8 +53,8 @@ def test_switching_to_a_team_you_are_not_in_is_404(client, people):
     assert Profile.objects.get(user=stranger).current_team != team
 
 
-def test_header_has_a_labelled_team_switcher_once_you_have_two_teams(client, people):
-    team, owner, *_ = people
+def test_header_has_a_labelled_team_switcher_once_you_have_two_teams(client, studio):
+    team, owner, *_ = studio
     client.force_login(owner)
     html = client.get("/").content.decode()
     assert '<label for="team-switch">Team</label>' in html
@@ -74,8 +65,8 @@ def test_header_has_a_labelled_team_switcher_once_you_have_two_teams(client, peo
     assert 'id="team-switch"' not in client.get("/").content.decode()
 
 
-def test_header_links_owners_to_invitations_and_activity_only(client, people):
-    team, owner, editor, viewer = people
+def test_header_links_owners_to_invitations_and_activity_only(client, studio):
+    team, owner, editor, viewer = studio
     links = [reverse("team_invitations", args=[team.pk]), reverse("team_activity", args=[team.pk])]
     client.force_login(owner)
     html = client.get("/").content.decode()
@@ -87,8 +78,8 @@ def test_header_links_owners_to_invitations_and_activity_only(client, people):
         assert not any(link in html for link in links)
 
 
-def test_members_page_lists_everyone_and_gives_owners_the_controls(client, people):
-    team, owner, editor, viewer = people
+def test_members_page_lists_everyone_and_gives_owners_the_controls(client, studio):
+    team, owner, editor, viewer = studio
     url = reverse("team_members", args=[team.pk])
     client.force_login(owner)
     html = client.get(url).content.decode()
@@ -104,8 +95,8 @@ def test_members_page_lists_everyone_and_gives_owners_the_controls(client, peopl
     assert "Leave Studio" in html
 
 
-def test_owner_changes_a_role_and_it_is_logged(client, people):
-    team, owner, editor, _ = people
+def test_owner_changes_a_role_and_it_is_logged(client, studio):
+    team, owner, editor, _ = studio
     client.force_login(owner)
     response = client.post(
         reverse("member_role", args=[membership(team, editor).pk]),
@@ -118,8 +109,8 @@ def test_owner_changes_a_role_and_it_is_logged(client, people):
     assert (entry.actor_name, entry.summary) == ("olga", "ed: Editor → Viewer")
 
 
-def test_the_last_owner_cannot_be_demoted(client, people):
-    team, owner, *_ = people
+def test_the_last_owner_cannot_be_demoted(client, studio):
+    team, owner, *_ = studio
     client.force_login(owner)
     response = client.post(
         reverse("member_role", args=[membership(team, owner).pk]),
@@ -132,8 +123,8 @@ def test_the_last_owner_cannot_be_demoted(client, people):
     )
 
 
-def test_an_owner_can_step_down_once_there_is_another_owner(client, people):
-    team, owner, editor, _ = people
+def test_an_owner_can_step_down_once_there_is_another_owner(client, studio):
+    team, owner, editor, _ = studio
     client.force_login(owner)
     client.post(reverse("member_role", args=[membership(team, editor).pk]), {"role": Role.OWNER})
     client.post(reverse("member_role", args=[membership(team, owner).pk]), {"role": Role.EDITOR})
@@ -141,23 +132,23 @@ def test_an_owner_can_step_down_once_there_is_another_owner(client, people):
     assert list(team.memberships.owners().values_list("user__username", flat=True)) == ["ed"]
 
 
-def test_the_last_owner_cannot_leave(client, people):
-    team, owner, *_ = people
+def test_the_last_owner_cannot_leave(client, studio):
+    team, owner, *_ = studio
     client.force_login(owner)
     response = client.post(reverse("team_leave", args=[team.pk]), follow=True)
     assert Membership.objects.filter(team=team, user=owner).exists()
     assert "You are the last owner of “Studio”." in response.content.decode()
 
 
-def test_the_last_owner_cannot_remove_themselves_either(client, people):
-    team, owner, *_ = people
+def test_the_last_owner_cannot_remove_themselves_either(client, studio):
+    team, owner, *_ = studio
     client.force_login(owner)
     client.post(reverse("member_remove", args=[membership(team, owner).pk]))
     assert Membership.objects.filter(team=team, user=owner).exists()
 
 
-def test_a_member_leaves_and_loses_access_but_their_edits_stay(client, people):
-    team, _, editor, _ = people
+def test_a_member_leaves_and_loses_access_but_their_edits_stay(client, studio):
+    team, _, editor, _ = studio
     edit = make_edit(team, editor, prompt="Mine, for the team")
     client.force_login(editor)
     response = client.post(reverse("team_leave", args=[team.pk]), follow=True)
@@ -185,8 +176,8 @@ def test_nobody_leaves_their_personal_team(client):
     assert "it stays with you" in response.content.decode()
 
 
-def test_owner_removes_a_member_who_then_gets_404(client, people):
-    team, owner, _, viewer = people
+def test_owner_removes_a_member_who_then_gets_404(client, studio):
+    team, owner, _, viewer = studio
     edit = make_edit(team, owner)
     client.force_login(owner)
     response = client.post(
@@ -201,8 +192,8 @@ def test_owner_removes_a_member_who_then_gets_404(client, people):
     assert (entry.actor_name, entry.summary) == ("olga", "vic")
 
 
-def test_owner_renames_the_team(client, people):
-    team, owner, *_ = people
+def test_owner_renames_the_team(client, studio):
+    team, owner, *_ = studio
     client.force_login(owner)
     client.post(reverse("team_rename", args=[team.pk]), {"name": "Studio North"})
     team.refresh_from_db()
@@ -212,8 +203,8 @@ def test_owner_renames_the_team(client, people):
     assert "Give the team a name." in response.content.decode()
 
 
-def test_a_personal_teams_owner_cannot_be_demoted_by_a_co_owner(people):
-    _, owner, editor, _ = people
+def test_a_personal_teams_owner_cannot_be_demoted_by_a_co_owner(studio):
+    _, owner, editor, _ = studio
     own = personal_team(owner)
     co_owner = Membership.objects.create(team=own, user=editor, role=Role.OWNER)
     with pytest.raises(Exception, match="personal team"):

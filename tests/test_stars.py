@@ -4,22 +4,14 @@ import pytest
 from django.urls import reverse
 
 from editor.edits.models import Star, Status
-from editor.teams.models import Role
 
-from .factories import make_edit, make_team, make_user, use_team
+from .factories import make_edit, make_user, use_team
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def studio():
-    owner, viewer = make_user("owen"), make_user("vivi")
-    team = make_team("Studio", {owner: Role.OWNER, viewer: Role.VIEWER})
-    return team, owner, viewer
-
-
 def test_starring_toggles_and_answers_htmx_with_the_button(client, studio):
-    team, owner, viewer = studio
+    team, owner, _, viewer = studio
     edit = make_edit(team, owner, status=Status.SUCCEEDED, results=1)
     client.force_login(viewer)  # viewers may bookmark too
     url = reverse("edit_star", args=[edit.pk])
@@ -32,7 +24,7 @@ def test_starring_toggles_and_answers_htmx_with_the_button(client, studio):
 
 
 def test_stars_are_personal(client, studio):
-    team, owner, viewer = studio
+    team, owner, _, viewer = studio
     use_team(owner, team)
     use_team(viewer, team)
     edit = make_edit(team, owner, status=Status.SUCCEEDED, results=1)
@@ -43,7 +35,7 @@ def test_stars_are_personal(client, studio):
 
 
 def test_starred_filter_shows_only_my_starred_edits(client, studio):
-    team, owner, viewer = studio
+    team, owner, _, viewer = studio
     use_team(owner, team)
     mine = make_edit(team, owner, prompt="Starred sunset", status=Status.SUCCEEDED)
     make_edit(team, owner, prompt="Plain forest", status=Status.SUCCEEDED)
@@ -58,7 +50,7 @@ def test_starred_filter_shows_only_my_starred_edits(client, studio):
 
 
 def test_without_javascript_starring_returns_to_the_page(client, studio):
-    team, owner, _ = studio
+    team, owner, *_ = studio
     edit = make_edit(team, owner, status=Status.SUCCEEDED)
     client.force_login(owner)
     response = client.post(reverse("edit_star", args=[edit.pk]), {"next": "/?q=sky"})
@@ -66,7 +58,7 @@ def test_without_javascript_starring_returns_to_the_page(client, studio):
 
 
 def test_another_team_cannot_star(client, studio):
-    team, owner, _ = studio
+    team, owner, *_ = studio
     edit = make_edit(team, owner, status=Status.SUCCEEDED)
     client.force_login(make_user("stranger"))
     assert client.post(reverse("edit_star", args=[edit.pk])).status_code == 404

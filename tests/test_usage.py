@@ -14,18 +14,9 @@ from django.utils import timezone
 from editor.edits.limits import month_bounds
 from editor.teams.models import Activity, Team
 
-from .factories import Role, make_edit, make_priced_edit, make_team, make_user, use_team
+from .factories import Role, make_edit, make_priced_edit, make_team
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def studio():
-    owner, editor, viewer = make_user("olga"), make_user("ed"), make_user("vera")
-    team = make_team("Studio", {owner: Role.OWNER, editor: Role.EDITOR, viewer: Role.VIEWER})
-    for user in (owner, editor, viewer):
-        use_team(user, team)
-    return team, owner, editor, viewer
 
 
 def usage_page(client, user):
@@ -173,9 +164,9 @@ def test_the_usage_page_runs_the_same_queries_however_many_edits(client, studio)
 
 
 def test_header_links_to_the_usage_page(client, studio):
-    _, _, _, viewer = studio
+    viewer = studio.viewer
     client.force_login(viewer)
-    html = client.get(reverse("team_members", args=[studio[0].pk])).content.decode()
+    html = client.get(reverse("team_members", args=[studio.team.pk])).content.decode()
     assert f'<a href="{reverse("usage")}">Usage</a>' in html
 
 
