@@ -32,8 +32,8 @@ from editor.upstream import (
     UpstreamError,
     parse_callback,
 )
-from editor.upstream.client import sniff_image_type
 from editor.upstream.errors import error_from_body, error_from_http, parse_retry_after
+from editor.upstream.parsing import sniff_image_type
 
 
 def encode(mode: str, size: tuple[int, int], fmt: str, color=(200, 40, 40)) -> bytes:

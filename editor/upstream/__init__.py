@@ -5,8 +5,9 @@ Plain Python with no Django imports: the app works with the typed results and th
 """
 
 from .capabilities import DEFAULT_MODEL, MODELS, ModelCapabilities, get_model, validate
-from .client import CallbackTaskId, ImagesClient, parse_callback
+from .client import ImagesClient
 from .errors import InvalidEditRequest, UpstreamError
+from .parsing import CallbackTaskId, parse_callback
 from .schema import Accepted, EditRequest, EditResult, ImageInput, ResultImage, TaskInfo
 
 __all__ = [

@@ -26,93 +26,94 @@ _TYPE_NAMES = {PNG: "PNG", JPEG: "JPEG", WEBP: "WebP"}
 _TYPE_ALIASES = {"image/jpg": JPEG, "image/pjpeg": JPEG, "image/x-png": PNG}
 
 
+# The optional settings a model may take, in the order they are sent, with the words a person
+# reads for each. ``user`` and ``callback_url`` are not among them: every model takes them and
+# the app, not the person editing, sets them.
+_SETTING_NAMES = {
+    "n": "number of results",
+    "size": "size",
+    "quality": "quality",
+    "background": "background",
+    "output_format": "output format",
+    "output_compression": "compression",
+    "input_fidelity": "input fidelity",
+    "response_format": "response format",
+}
+OPTIONS: tuple[str, ...] = tuple(_SETTING_NAMES)
+
+
 @dataclass(frozen=True)
 class ModelCapabilities:
+    """One model's limits. The defaults are what most models share; an entry in ``MODELS``
+    names only where its model differs."""
+
     name: str
     label: str
-    min_images: int
     max_images: int
     input_types: tuple[str, ...]
     max_image_bytes: int
-    square_only: bool
     prompt_max_chars: int
     sizes: tuple[str, ...]
     default_size: str
     qualities: tuple[str, ...]
-    backgrounds: tuple[str, ...]
-    output_formats: tuple[str, ...]
-    supports_compression: bool
-    supports_input_fidelity: bool
-    max_n: int
-    mask_max_bytes: int
     response_formats: tuple[str, ...]
     image_field: str
-    # The optional settings this model takes, so a form shows only those. ``user`` and
-    # ``callback_url`` are not listed: every model takes them and the app, not the person
-    # editing, sets them.
+    # The optional settings this model takes, so a form shows only those.
     options: tuple[str, ...]
-    input_fidelities: tuple[str, ...] = ("high", "low")
+    min_images: int = 1
+    square_only: bool = False
+    backgrounds: tuple[str, ...] = ()
+    output_formats: tuple[str, ...] = ()
+    input_fidelities: tuple[str, ...] = ()
+    max_n: int = 10
+    mask_max_bytes: int = 4 * MB
     mask_types: tuple[str, ...] = (PNG,)
 
     def accepts(self, option: str) -> bool:
         return option in self.options
+
+    @property
+    def supports_compression(self) -> bool:
+        return self.accepts("output_compression")
+
+    @property
+    def supports_input_fidelity(self) -> bool:
+        return self.accepts("input_fidelity")
 
 
 MODELS: dict[str, ModelCapabilities] = {
     "gpt-image-1": ModelCapabilities(
         name="gpt-image-1",
         label="GPT Image 1",
-        min_images=1,
         max_images=16,
         input_types=(PNG, JPEG, WEBP),
         max_image_bytes=50 * MB,
-        square_only=False,
         prompt_max_chars=32_000,
         sizes=("auto", "1024x1024", "1536x1024", "1024x1536"),
         default_size="auto",
         qualities=("auto", "low", "medium", "high"),
         backgrounds=("auto", "transparent", "opaque"),
         output_formats=("png", "jpeg", "webp"),
-        supports_compression=True,
-        supports_input_fidelity=True,
-        max_n=10,
-        mask_max_bytes=4 * MB,
+        input_fidelities=("high", "low"),
         # OpenAI itself always answers gpt-image-1 in base64; the gateway can hand out URLs.
         response_formats=("b64_json", "url"),
         image_field="image[]",
-        options=(
-            "n",
-            "size",
-            "quality",
-            "background",
-            "output_format",
-            "output_compression",
-            "input_fidelity",
-            "response_format",
-        ),
+        options=OPTIONS,
     ),
     "dall-e-2": ModelCapabilities(
         name="dall-e-2",
         label="DALL·E 2",
-        min_images=1,
         max_images=1,
+        square_only=True,
         input_types=(PNG,),
         max_image_bytes=4 * MB,
-        square_only=True,
         prompt_max_chars=1_000,
         sizes=("256x256", "512x512", "1024x1024"),
         default_size="1024x1024",
         qualities=("standard",),
-        backgrounds=(),
-        output_formats=(),
-        supports_compression=False,
-        supports_input_fidelity=False,
-        max_n=10,
-        mask_max_bytes=4 * MB,
         response_formats=("url", "b64_json"),
         image_field="image",
         options=("n", "size", "quality", "response_format"),
-        input_fidelities=(),
     ),
 }
 
@@ -126,16 +127,6 @@ _CHOICE_OPTIONS: dict[str, str] = {
     "output_format": "output_formats",
     "input_fidelity": "input_fidelities",
     "response_format": "response_formats",
-}
-_SETTING_NAMES = {
-    "n": "number of results",
-    "size": "size",
-    "quality": "quality",
-    "background": "background",
-    "output_format": "output format",
-    "output_compression": "compression",
-    "input_fidelity": "input fidelity",
-    "response_format": "response format",
 }
 
 

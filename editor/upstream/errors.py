@@ -1,5 +1,6 @@
 """The one exception type the rest of Retouch sees from the image service, and the rules that
-turn every failure shape (gateway JSON, OpenAI JSON, HTML error pages, network trouble) into it.
+turn every failure shape (gateway JSON, OpenAI JSON, HTML error pages) into it; ``transport``
+does the same for network trouble.
 
 Two audiences read an error: the person whose edit failed (``message``: plain words, what
 happens next) and whoever debugs it (``detail``, ``status``, ``trace_id``, ``request_id``).
@@ -201,6 +202,40 @@ _STATUS_CODE: dict[int, str] = {
     504: "gateway_timeout",
 }
 
+# The category an HTTP status means by itself: the status decides whether to retry.
+_STATUS_CATEGORY: dict[int, str] = {
+    401: "invalid_token",
+    402: "insufficient_quota",
+    403: "forbidden",
+    404: "not_found",
+    408: "timeout",
+    413: "payload_too_large",
+    429: "rate_limited",
+    500: "server_error",
+    502: "unavailable",
+    503: "unavailable",
+    504: "gateway_timeout",
+}
+
+# The categories a body's code may put in place of its status's: the finer reasons the same
+# status is sent for (a 429 for an exhausted quota is not worth retrying, unlike a rate limit).
+_BAD_REQUEST_REASONS = frozenset(
+    {
+        "token_mismatched",
+        "api_not_implemented",
+        "moderation",
+        "bad_mask",
+        "bad_image",
+        "insufficient_quota",
+    }
+)
+_STATUS_REFINEMENTS: dict[int, frozenset[str]] = {
+    400: _BAD_REQUEST_REASONS,
+    422: _BAD_REQUEST_REASONS,
+    403: frozenset({"moderation"}),
+    429: frozenset({"insufficient_quota"}),
+}
+
 _PARAM_CATEGORY = {
     "mask": "bad_mask",
     "image": "bad_image",
@@ -271,7 +306,8 @@ class UpstreamError(Exception):
         return (_rebuild_error, (self.as_dict(),))
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe snapshot, for storing on a failed edit."""
+        """Every constructor argument, JSON-safe: what pickling rebuilds the error from, and a
+        snapshot for logs."""
         return {
             "code": self.code,
             "message": self.message,
@@ -321,40 +357,13 @@ def _category(code: str, status: int | None, param: str | None, detail: str) -> 
         if known == "bad_request":
             return _bad_request_category(param, detail)
         return known
-    if status == 400 or status == 422:
-        if known in {
-            "token_mismatched",
-            "api_not_implemented",
-            "moderation",
-            "bad_mask",
-            "bad_image",
-            "insufficient_quota",
-        }:
-            return known
+    if known is not None and known in _STATUS_REFINEMENTS.get(status, ()):
+        return known
+    if status in (400, 422):
         return _bad_request_category(param, detail)
-    if status == 401:
-        return "invalid_token"
-    if status == 402:
-        return "insufficient_quota"
-    if status == 403:
-        return "moderation" if known == "moderation" else "forbidden"
-    if status == 404:
-        return "not_found"
-    if status == 408:
-        return "timeout"
-    if status == 413:
-        return "payload_too_large"
-    if status == 429:
-        return "insufficient_quota" if known == "insufficient_quota" else "rate_limited"
-    if status == 500:
-        return "server_error"
-    if status in (502, 503):
-        return "unavailable"
-    if status == 504:
-        return "gateway_timeout"
-    if status >= 500:
-        return "unknown_server_error"
-    return "unknown_client_error"
+    if status in _STATUS_CATEGORY:
+        return _STATUS_CATEGORY[status]
+    return "unknown_server_error" if status >= 500 else "unknown_client_error"
 
 
 def _bad_request_category(param: str | None, detail: str) -> str:

@@ -1,0 +1,286 @@
+"""The one place that talks HTTP to the image service: it posts, reads every answer within a
+bound of size and time, and turns every network failure into ``UpstreamError``.
+
+* Each call makes exactly one attempt. Retrying an edit costs money and time, so the worker
+  decides, from ``UpstreamError.retryable`` and ``retry_after``.
+* Nothing from ``requests`` or ``urllib3`` leaves this module; what the answer means is for
+  ``parsing`` to say.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+
+from .errors import UpstreamError, error_from_http
+
+USER_AGENT = "Retouch/0.1"
+# A service that is up accepts a connection within seconds; only its answer may take minutes
+# (80 s and more for one edit at the gateway), so the two waits have separate bounds.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = (DEFAULT_CONNECT_TIMEOUT, 180.0)
+DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+
+# Error pages are only read for their words; a proxy that streams megabytes of HTML at us
+# must not cost memory.
+_MAX_ERROR_BODY_BYTES = 1024 * 1024
+_CHUNK = 64 * 1024
+
+# A single number is the read timeout (how long to wait for the answer); a pair is
+# (connect, read), as in ``requests``.
+Timeout = float | tuple[float, float]
+Downloader = Callable[[str, str | None], bytes]
+
+
+def connect_and_read(timeout: Timeout) -> tuple[float, float]:
+    """The (connect, read) pair for ``timeout``; a single number never stretches the connect
+    timeout, so a slow-to-answer service does not also mean waiting minutes for a dead one."""
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+        return float(connect), float(read)
+    return DEFAULT_CONNECT_TIMEOUT, float(timeout)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A 2xx answer, read whole. ``request_id`` is the service's ``x-request-id`` when it
+    sent one, else the id we sent."""
+
+    status: int
+    body: bytes
+    request_id: str
+
+
+class Transport:
+    """A session with the service's key and time limits. Not thread-safe (``requests.Session``
+    is not)."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        user_agent: str = USER_AGENT,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.timeout = connect_and_read(timeout)
+        self.user_agent = user_agent
+        self._api_key = api_key
+        self._owns_session = session is None
+        self.session = session or requests.Session()
+
+    def __repr__(self) -> str:
+        # Never the key: clients end up in logs and tracebacks.
+        return f"Transport(timeout={self.timeout!r})"
+
+    def close(self) -> None:
+        if self._owns_session:
+            self.session.close()
+
+    def post(self, url: str, data: Any, content_type: str, *, max_bytes: int) -> Answer:
+        """POST ``data`` with our key and read the answer (at most ``max_bytes``); a non-2xx
+        status or a network failure raises ``UpstreamError``."""
+        request_id = str(uuid.uuid4())
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "X-Request-Id": request_id,
+            "X-Client-Request-Id": request_id,
+            "Accept": "application/json",
+            "User-Agent": self.user_agent,
+            "Content-Type": content_type,
+        }
+        try:
+            # No redirects: following one would resend (or silently drop) a consumed body.
+            response = self.session.post(
+                url,
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise network_error(exc, request_id) from exc
+        with response:
+            request_id = response.headers.get("x-request-id") or request_id
+            return self._read_answer(response, request_id, max_bytes)
+
+    def _read_answer(self, response: requests.Response, request_id: str, max_bytes: int) -> Answer:
+        status = response.status_code
+        read_seconds = self.timeout[1]
+        if not 200 <= status < 300:
+            try:
+                body = read_limited(response, _MAX_ERROR_BODY_BYTES, read_seconds)
+            except (BodyTooLarge, BodyTooSlow, requests.RequestException):
+                body = b""
+            if 300 <= status < 400:
+                body = f"redirected to {response.headers.get('Location', '?')}".encode()
+            raise error_from_http(status, response.headers, body, request_id=request_id)
+        try:
+            body = read_limited(response, max_bytes, read_seconds, strict=True)
+        except BodyTooLarge as exc:
+            raise UpstreamError(
+                "too_large",
+                detail=f"the response is larger than {max_bytes} bytes",
+                status=status,
+                request_id=request_id,
+            ) from exc
+        except BodyTooSlow as exc:
+            raise UpstreamError(
+                "timeout", detail=str(exc), status=status, request_id=request_id
+            ) from exc
+        except requests.RequestException as exc:
+            raise network_error(exc, request_id) from exc
+        return Answer(status, body, request_id)
+
+    def download(self, url: str, *, max_bytes: int, trace_id: str | None) -> bytes:
+        """GET a result image, without our key (the URL usually points at a CDN, not at the
+        API); only http(s) URLs, since the URL may come from an unauthenticated callback."""
+
+        def failed(detail: str, code: str = "download_failed") -> UpstreamError:
+            return UpstreamError(code, detail=detail, trace_id=trace_id)
+
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise failed(f"refusing to download a result from a non-http URL ({url[:80]})")
+        try:
+            response = self.session.get(
+                url, stream=True, timeout=self.timeout, headers={"User-Agent": self.user_agent}
+            )
+        except requests.RequestException as exc:
+            raise failed(f"{host(url)}: {describe(exc)}") from exc
+        with response:
+            if response.status_code != 200:
+                raise failed(f"HTTP {response.status_code} from {host(url)}")
+            try:
+                return read_limited(response, max_bytes, self.timeout[1], strict=True)
+            except BodyTooLarge:
+                raise failed(
+                    f"the image at {host(url)} is larger than {max_bytes} bytes", code="too_large"
+                ) from None
+            except (BodyTooSlow, requests.RequestException) as exc:
+                raise failed(f"{host(url)}: {describe(exc)}") from exc
+
+
+class OneOffDownloader:
+    """Downloads with the default limits through a session opened only if a callback actually
+    holds URLs, and closed afterwards."""
+
+    def __init__(self) -> None:
+        self._transport: Transport | None = None
+
+    def __enter__(self) -> Downloader:
+        return self._download
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def _download(self, url: str, trace_id: str | None) -> bytes:
+        if self._transport is None:
+            self._transport = Transport(api_key="")
+        return self._transport.download(
+            url, max_bytes=DEFAULT_MAX_DOWNLOAD_BYTES, trace_id=trace_id
+        )
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyTooSlow(Exception):
+    pass
+
+
+def read_limited(
+    response: requests.Response, max_bytes: int, seconds: float, *, strict: bool = False
+) -> bytes:
+    """The body, at most ``max_bytes`` of it, within ``seconds`` of the headers arriving.
+
+    ``requests``' read timeout bounds each socket read, not the whole body; a server that
+    trickles a byte at a time would otherwise hold a worker indefinitely. With ``strict``
+    an oversized body is an error, without it the excess is dropped.
+    """
+    declared = response.headers.get("Content-Length", "")
+    if strict and declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge
+    deadline = time.monotonic() + seconds
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_content(_CHUNK):
+        total += len(chunk)
+        if total > max_bytes:
+            if strict:
+                raise BodyTooLarge
+            chunks.append(chunk[: max_bytes - (total - len(chunk))])
+            break
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            raise BodyTooSlow(f"the answer took longer than {seconds:g}s to arrive")
+    return b"".join(chunks)
+
+
+def network_error(exc: BaseException, request_id: str) -> UpstreamError:
+    """Tell apart 'never reached the service' from 'it stopped answering' and 'the
+    connection broke': all retryable, but they mean different things in a log."""
+    code = "connection_lost"
+    if isinstance(
+        exc,
+        requests.ConnectTimeout | requests.exceptions.SSLError | requests.exceptions.ProxyError,
+    ):
+        code = "connect_error"
+    elif isinstance(exc, requests.Timeout):
+        code = "timeout"
+    elif isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+        return UpstreamError(
+            "not_found",
+            "The image service address is not valid. An administrator must check OPENAI_BASE_URL.",
+            detail=describe(exc),
+            request_id=request_id,
+            retryable=False,
+        )
+    else:
+        for cause in _causes(exc):
+            if isinstance(
+                cause,
+                urllib3.exceptions.NewConnectionError
+                | urllib3.exceptions.NameResolutionError
+                | urllib3.exceptions.ConnectTimeoutError
+                | ConnectionRefusedError,
+            ):
+                code = "connect_error"
+                break
+            if isinstance(cause, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+                code = "timeout"
+                break
+    return UpstreamError(code, detail=describe(exc), request_id=request_id)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """requests wraps urllib3 wraps socket errors, in args, ``reason`` and ``__context__``."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack and len(seen) < 20:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        linked.extend(current.args)
+        stack.extend(item for item in linked if isinstance(item, BaseException))
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def host(url: str) -> str:
+    return urlsplit(url).netloc or "the result URL"
