@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -78,6 +79,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    "axes",
     "editor.teams",
     "editor.edits",
 ]
@@ -92,6 +94,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its plain answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "editor.urls"
@@ -152,6 +156,26 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Sign-in throttling (django-axes): after RETOUCH_SIGNIN_FAILURES failed sign-ins for one
+# account, or from one client address, further tries are refused for
+# RETOUCH_SIGNIN_COOLOFF_MINUTES; a success resets the count. Staff lift a lock by deleting
+# the "access attempt" in the admin. Behind a proxy the client address comes from
+# X-Forwarded-For (set by the proxy); otherwise only the connection's address counts,
+# so a forged header cannot dodge the limit.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("RETOUCH_SIGNIN_FAILURES", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=envfloat("RETOUCH_SIGNIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "teams/locked.html"
+AXES_VERBOSE = False
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if envbool("BEHIND_PROXY", False) else ("REMOTE_ADDR",)
+)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
