@@ -23,7 +23,7 @@ from .factories import (
     image_bytes,
     make_edit,
     make_invitation,
-    make_team,
+    make_studio,
     make_user,
     personal_team,
     upload,
@@ -91,16 +91,37 @@ class Case:
     method: str
     outcomes: dict
     kwargs: object = lambda w: {}
-    data: object = lambda w: {}
+    data: object = lambda w: {}  # the request's data: a dict, or a function of the World
     why: str = ""
+
+    def data_for(self, w: "World") -> dict:
+        return self.data(w) if callable(self.data) else self.data
 
     @property
     def id(self) -> str:
         return f"{self.name}-{self.method}{'-' + self.why if self.why else ''}"
 
 
+# Pages of "the current team": members see this team's edits, an outsider their own team's.
+CURRENT_TEAM_PAGE = members(Outcome(200, shows_team=True)) | {
+    "outsider": Outcome(200, shows_team=False)
+}
+
+
+def team_kwargs(w: World) -> dict:
+    return {"team_id": w.team.pk}
+
+
 def edit_kwargs(w: World) -> dict:
     return {"pk": w.edit.pk}
+
+
+def owners_edit_kwargs(w: World) -> dict:
+    return {"pk": w.owners_edit.pk}
+
+
+def result_kwargs(w: World) -> dict:
+    return {"pk": w.edit.pk, "position": 0}
 
 
 CASES = [
@@ -110,7 +131,7 @@ CASES = [
         "setup",
         "POST",
         everyone(NOT_FOUND),
-        data=lambda w: {
+        data={
             "username": "mallory",
             "password1": "x-Pass-123!",
             "password2": "x-Pass-123!",
@@ -126,7 +147,7 @@ CASES = [
         "team_create",
         "POST",
         everyone(WROTE) | {"anonymous": LOGIN},
-        data=lambda w: {"name": "Side project"},
+        data={"name": "Side project"},
     ),
     Case(
         "team_switch",
@@ -134,43 +155,31 @@ CASES = [
         members(Outcome(302, changes=None)),
         data=lambda w: {"team": w.team.pk},
     ),
-    Case("team_members", "GET", members(), kwargs=lambda w: {"team_id": w.team.pk}),
-    Case(
-        "team_rename",
-        "POST",
-        owners(WROTE),
-        kwargs=lambda w: {"team_id": w.team.pk},
-        data=lambda w: {"name": "Renamed"},
-    ),
+    Case("team_members", "GET", members(), kwargs=team_kwargs),
+    Case("team_rename", "POST", owners(WROTE), kwargs=team_kwargs, data={"name": "Renamed"}),
     Case(
         "team_leave",
         "POST",
         members(WROTE) | {"owner": REFUSED},
-        kwargs=lambda w: {"team_id": w.team.pk},
+        kwargs=team_kwargs,
         why="owner-is-the-last-owner",
     ),
-    Case("team_invitations", "GET", owners(READ), kwargs=lambda w: {"team_id": w.team.pk}),
+    Case("team_invitations", "GET", owners(READ), kwargs=team_kwargs),
     Case(
         "team_invitations",
         "POST",
         owners(WROTE),
-        kwargs=lambda w: {"team_id": w.team.pk},
-        data=lambda w: {"role": Role.VIEWER, "days": 7, "email": ""},
+        kwargs=team_kwargs,
+        data={"role": Role.VIEWER, "days": 7, "email": ""},
     ),
-    Case("team_activity", "GET", owners(READ), kwargs=lambda w: {"team_id": w.team.pk}),
-    Case(
-        "team_budget",
-        "POST",
-        owners(WROTE),
-        kwargs=lambda w: {"team_id": w.team.pk},
-        data=lambda w: {"monthly_budget_usd": "50"},
-    ),
+    Case("team_activity", "GET", owners(READ), kwargs=team_kwargs),
+    Case("team_budget", "POST", owners(WROTE), kwargs=team_kwargs, data={"monthly_budget_usd": 50}),
     Case(
         "member_role",
         "POST",
         owners(WROTE),
         kwargs=lambda w: {"pk": w.memberships["editor"].pk},
-        data=lambda w: {"role": Role.VIEWER},
+        data={"role": Role.VIEWER},
     ),
     Case(
         "member_remove",
@@ -178,19 +187,9 @@ CASES = [
         owners(WROTE),
         kwargs=lambda w: {"pk": w.memberships["viewer"].pk},
     ),
-    Case(
-        "invitation_revoke",
-        "POST",
-        owners(WROTE),
-        kwargs=lambda w: {"pk": w.invitation.pk},
-    ),
+    Case("invitation_revoke", "POST", owners(WROTE), kwargs=lambda w: {"pk": w.invitation.pk}),
     # The link itself is the permission: anyone holding it may look, and join once.
-    Case(
-        "invitation_join",
-        "GET",
-        everyone(READ),
-        kwargs=lambda w: {"token": w.invitation.token},
-    ),
+    Case("invitation_join", "GET", everyone(READ), kwargs=lambda w: {"token": w.invitation.token}),
     Case(
         "invitation_join",
         "POST",
@@ -211,12 +210,7 @@ CASES = [
         why="wrong-token",
     ),
     # --- Edits ----------------------------------------------------------------------
-    Case(
-        "home",
-        "GET",
-        members(Outcome(200, shows_team=True))
-        | {"outsider": Outcome(200, shows_team=False)},  # their own team's gallery
-    ),
+    Case("home", "GET", CURRENT_TEAM_PAGE),
     Case(
         "edit_create",
         "POST",
@@ -224,16 +218,11 @@ CASES = [
         data=lambda w: {"model": "gpt-image-1", "prompt": "Add a hat", "images": upload()},
     ),
     Case("edit_options", "GET", everyone(READ) | {"anonymous": LOGIN}),
-    Case(
-        "usage",
-        "GET",
-        members(Outcome(200, shows_team=True))
-        | {"outsider": Outcome(200, shows_team=False)},  # their own team's usage
-    ),
+    Case("usage", "GET", CURRENT_TEAM_PAGE),
     Case(
         "gallery_updates",
         "GET",
-        members(Outcome(200, shows_team=True)) | {"outsider": Outcome(200, shows_team=False)},
+        CURRENT_TEAM_PAGE,
         data=lambda w: {"pending": f"{w.edit.pk}:running"},
     ),
     Case("edit_detail", "GET", members(Outcome(200, shows_team=True)), kwargs=edit_kwargs),
@@ -241,18 +230,12 @@ CASES = [
         "edit_retry",
         "POST",
         editors(WROTE),
-        kwargs=lambda w: {"pk": w.owners_edit.pk},
+        kwargs=owners_edit_kwargs,
         why="any-edit-of-the-team",
     ),
     Case("edit_delete", "GET", editors(READ), kwargs=edit_kwargs, why="editors-own"),
     Case("edit_delete", "POST", editors(WROTE), kwargs=edit_kwargs, why="editors-own"),
-    Case(
-        "edit_delete",
-        "POST",
-        owners(WROTE),
-        kwargs=lambda w: {"pk": w.owners_edit.pk},
-        why="someone-elses",
-    ),
+    Case("edit_delete", "POST", owners(WROTE), kwargs=owners_edit_kwargs, why="someone-elses"),
     # The service's callback is public by design: the per-edit token in the URL is the
     # only proof. Without the right token nobody gets anything, signed in or not.
     Case(
@@ -260,7 +243,7 @@ CASES = [
         "POST",
         everyone(NOT_FOUND),
         kwargs=lambda w: {"pk": w.edit.pk, "token": "not-the-callback-token"},
-        data=lambda w: {"id": "task-1", "task_id": "task-1"},
+        data={"id": "task-1", "task_id": "task-1"},
         why="wrong-token",
     ),
     Case("edit_download_all", "GET", members(), kwargs=edit_kwargs),
@@ -273,20 +256,10 @@ CASES = [
         why="outsiders-get-nothing-of-this-team",
     ),
     Case("edit_mask", "GET", members(), kwargs=edit_kwargs),
-    Case("edit_source", "GET", members(), kwargs=lambda w: {"pk": w.edit.pk, "position": 0}),
-    Case("edit_result", "GET", members(), kwargs=lambda w: {"pk": w.edit.pk, "position": 0}),
-    Case(
-        "edit_result_download",
-        "GET",
-        members(),
-        kwargs=lambda w: {"pk": w.edit.pk, "position": 0},
-    ),
-    Case(
-        "edit_result_thumbnail",
-        "GET",
-        members(),
-        kwargs=lambda w: {"pk": w.edit.pk, "position": 0},
-    ),
+    Case("edit_source", "GET", members(), kwargs=result_kwargs),
+    Case("edit_result", "GET", members(), kwargs=result_kwargs),
+    Case("edit_result_download", "GET", members(), kwargs=result_kwargs),
+    Case("edit_result_thumbnail", "GET", members(), kwargs=result_kwargs),
 ]
 
 
@@ -320,13 +293,8 @@ def test_every_row_says_what_each_actor_gets():
 
 @pytest.fixture
 def world() -> World:
-    users = {name: make_user(name) for name in ACTORS if name != "anonymous"}
-    team = make_team(
-        "Studio",
-        {users["owner"]: Role.OWNER, users["editor"]: Role.EDITOR, users["viewer"]: Role.VIEWER},
-    )
-    for name in ("owner", "editor", "viewer"):
-        use_team(users[name], team)
+    team, owner, editor, viewer = make_studio(owner="owner", editor="editor", viewer="viewer")
+    users = {"outsider": make_user("outsider"), "viewer": viewer, "editor": editor, "owner": owner}
     use_team(users["outsider"], personal_team(users["outsider"]))
     edit = make_edit(team, users["editor"], prompt=SECRET, status=Status.SUCCEEDED, results=1)
     edit.mask.save("mask.png", ContentFile(image_bytes(mode="RGBA")), save=True)
@@ -367,9 +335,9 @@ def test_each_actor_gets_exactly_what_their_role_allows(client, world, case, act
     url = reverse(case.name, kwargs=case.kwargs(world))
     before = snapshot()
     if case.method == "GET":
-        response = client.get(url, case.data(world))
+        response = client.get(url, case.data_for(world))
     else:
-        response = client.post(url, case.data(world))
+        response = client.post(url, case.data_for(world))
     after = snapshot()
 
     assert response.status_code == expected.status, (case.id, actor, body_of(response)[:500])
