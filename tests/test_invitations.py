@@ -24,6 +24,13 @@ def join_url(invitation: Invitation) -> str:
     return reverse("invitation_join", args=[invitation.token])
 
 
+def invite(client, owner, team, *, role=Role.EDITOR, days=7, email=""):
+    """The owner fills in the Invitations page's form; the page it leads back to."""
+    client.force_login(owner)
+    data = {"role": role, "days": days, "email": email}
+    return client.post(reverse("team_invitations", args=[team.pk]), data, follow=True)
+
+
 NEW_PASSWORD = "A-long-pass-9!"
 
 
@@ -42,12 +49,7 @@ def sign_up(client, invitation, username="newbie"):
 
 def test_owner_creates_a_link_that_is_shown_with_a_copy_button(client, owner, team, settings):
     settings.PUBLIC_URL = "https://retouch.example.com"
-    client.force_login(owner)
-    response = client.post(
-        reverse("team_invitations", args=[team.pk]),
-        {"role": Role.VIEWER, "days": 1, "email": ""},
-        follow=True,
-    )
+    response = invite(client, owner, team, role=Role.VIEWER, days=1)
     invitation = Invitation.objects.get(team=team)
     assert invitation.role == Role.VIEWER
     assert invitation.created_by == owner
@@ -66,12 +68,7 @@ def test_tokens_are_long_random_and_unique(owner, team):
 
 
 def test_invitation_with_an_address_is_e_mailed(client, owner, team, mailoutbox):
-    client.force_login(owner)
-    response = client.post(
-        reverse("team_invitations", args=[team.pk]),
-        {"role": Role.EDITOR, "days": 7, "email": "new@example.com"},
-        follow=True,
-    )
+    response = invite(client, owner, team, email="new@example.com")
     invitation = Invitation.objects.get(team=team)
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
@@ -83,12 +80,7 @@ def test_invitation_with_an_address_is_e_mailed(client, owner, team, mailoutbox)
 
 def test_a_failed_e_mail_still_leaves_a_usable_link(client, owner, team, settings):
     settings.MAILERS = {"default": {"BACKEND": "tests.test_invitations.BrokenBackend"}}
-    client.force_login(owner)
-    response = client.post(
-        reverse("team_invitations", args=[team.pk]),
-        {"role": Role.EDITOR, "days": 7, "email": "new@example.com"},
-        follow=True,
-    )
+    response = invite(client, owner, team, email="new@example.com")
     invitation = Invitation.objects.get(team=team)
     html = response.content.decode()
     assert "could not be sent" in html

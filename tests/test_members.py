@@ -15,6 +15,12 @@ def membership(team, user) -> Membership:
     return Membership.objects.get(team=team, user=user)
 
 
+def change_role(client, team, user, role: str):
+    """Choose another role for `user` on the members page; the page it leads back to."""
+    url = reverse("member_role", args=[membership(team, user).pk])
+    return client.post(url, {"role": role}, follow=True)
+
+
 def test_creating_a_team_makes_you_its_owner_and_switches_to_it(client):
     user = make_user("ann")
     client.force_login(user)
@@ -98,11 +104,7 @@ def test_members_page_lists_everyone_and_gives_owners_the_controls(client, studi
 def test_owner_changes_a_role_and_it_is_logged(client, studio):
     team, owner, editor, _ = studio
     client.force_login(owner)
-    response = client.post(
-        reverse("member_role", args=[membership(team, editor).pk]),
-        {"role": Role.VIEWER},
-        follow=True,
-    )
+    response = change_role(client, team, editor, Role.VIEWER)
     assert membership(team, editor).role == Role.VIEWER
     assert "ed is now viewer." in response.content.decode()
     entry = Activity.objects.for_team(team).get(verb=Activity.Verb.ROLE_CHANGED)
@@ -112,11 +114,7 @@ def test_owner_changes_a_role_and_it_is_logged(client, studio):
 def test_the_last_owner_cannot_be_demoted(client, studio):
     team, owner, *_ = studio
     client.force_login(owner)
-    response = client.post(
-        reverse("member_role", args=[membership(team, owner).pk]),
-        {"role": Role.EDITOR},
-        follow=True,
-    )
+    response = change_role(client, team, owner, Role.EDITOR)
     assert membership(team, owner).role == Role.OWNER
     assert "olga is the last owner of “Studio”. Make someone else an owner first." in (
         response.content.decode()
@@ -126,8 +124,8 @@ def test_the_last_owner_cannot_be_demoted(client, studio):
 def test_an_owner_can_step_down_once_there_is_another_owner(client, studio):
     team, owner, editor, _ = studio
     client.force_login(owner)
-    client.post(reverse("member_role", args=[membership(team, editor).pk]), {"role": Role.OWNER})
-    client.post(reverse("member_role", args=[membership(team, owner).pk]), {"role": Role.EDITOR})
+    change_role(client, team, editor, Role.OWNER)
+    change_role(client, team, owner, Role.EDITOR)
     assert membership(team, owner).role == Role.EDITOR
     assert list(team.memberships.owners().values_list("user__username", flat=True)) == ["ed"]
 
