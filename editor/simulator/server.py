@@ -13,6 +13,7 @@ import contextlib
 import copy
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -21,17 +22,20 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import OrderedDict, deque
-from http.server import ThreadingHTTPServer
 from typing import Any
 
+from werkzeug.serving import BaseWSGIServer, make_server
+
 from . import imaging
-from .handler import EDIT_PATHS, Handler
+from .app import EDIT_PATHS, App, RequestHandler
 from .records import Fault, RecordedRequest, make_fault, new_trace_id
 from .validation import BadRequest, EditJob
 
 __all__ = ["Fault", "RecordedRequest", "Simulator"]
 
 MAX_BODY_BYTES = 512 * 1024 * 1024
+# Browser tests, workers and the benchmark's 200 concurrent edits may connect all at once.
+LISTEN_BACKLOG = 256
 CALLBACK_TIMEOUT = 10.0
 # A long-running demo must not grow without limit; tests never come near these.
 MAX_RECORDS = 1000
@@ -89,7 +93,7 @@ class Simulator:
         self._tasks: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._files: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
         self._callbacks: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDS)
-        self._server: _Server | None = None
+        self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -99,7 +103,18 @@ class Simulator:
         if self._server is not None:
             raise RuntimeError("the simulator is already started")
         self._stopping.clear()
-        self._server = _Server((self.host, self.port), Handler, self)
+        # Bound here so that a busy port raises OSError (Werkzeug would exit the process).
+        # A thread per connection, like the real service's many machines: a request waiting
+        # out its latency sleeps and holds no CPU.
+        with socket.create_server((self.host, self.port), backlog=LISTEN_BACKLOG) as listener:
+            self._server = make_server(
+                self.host,
+                self.port,
+                App(self),
+                threaded=True,
+                request_handler=RequestHandler,
+                fd=listener.fileno(),
+            )
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -460,17 +475,6 @@ class Simulator:
         selected = sorted(selected, key=lambda t: t["created_at"], reverse=True)
         page = selected[offset : offset + limit]
         return {"items": json.loads(json.dumps(page)), "count": len(selected)}
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # Browser tests and workers may open many connections at once.
-    request_queue_size = 64
-
-    def __init__(self, address: tuple[str, int], handler: type, simulator: Simulator) -> None:
-        self.simulator = simulator
-        super().__init__(address, handler)
 
 
 def _number(body: dict[str, Any], name: str) -> float | None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import IO
 
 from PIL import Image
 
 from . import imaging
-from .multipart import FormData, Part
 
 MB = 1024 * 1024
 GPT_IMAGE_MODELS = ("gpt-image-1", "gpt-image-1.5", "gpt-image-2")
@@ -48,20 +49,28 @@ class BadRequest(Exception):
 class Upload:
     """One uploaded file with what decoding it told us (for the request log, too)."""
 
-    part: Part
+    name: str
+    filename: str | None
+    content_type: str | None
+    file: IO[bytes]
+    size: int
     decoded: imaging.Decoded | None = None
 
+    def decode(self) -> imaging.Decoded:
+        """Decode the file the first time; the request log and validation share the result."""
+        if self.decoded is None:
+            self.file.seek(0)
+            self.decoded = imaging.decode(self.file)
+        return self.decoded
+
     def describe(self) -> dict:
-        """The request-log entry; decodes the file the first time (validation reuses it)."""
-        if self.decoded is None and self.part.file is not None and self.part.size < 50 * MB:
-            self.part.file.seek(0)
-            self.decoded = imaging.decode(self.part.file)
-        decoded = self.decoded
+        """The request-log entry (a file too large to be valid is not decoded)."""
+        decoded = self.decode() if self.size < 50 * MB else None
         return {
-            "field": self.part.name,
-            "filename": self.part.filename,
-            "content_type": self.part.content_type,
-            "size": self.part.size,
+            "field": self.name,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": self.size,
             "format": decoded.format if decoded else None,
             "width": decoded.width if decoded else None,
             "height": decoded.height if decoded else None,
@@ -118,16 +127,11 @@ class EditJob:
         }
 
 
-def uploads_of(form: FormData) -> tuple[list[Upload], Upload | None]:
-    """The source image uploads in order sent (``image[]`` and ``image`` alike) and the mask."""
-    images: list[Upload] = []
-    mask: Upload | None = None
-    for part in form.files():
-        if IMAGE_FIELD.match(part.name):
-            images.append(Upload(part))
-        elif part.name == "mask" and mask is None:
-            mask = Upload(part)
-    return images, mask
+def uploads_of(uploads: Iterable[Upload]) -> tuple[list[Upload], Upload | None]:
+    """The source images (``image[]`` and ``image`` alike) and the mask, in the order sent."""
+    images = [upload for upload in uploads if IMAGE_FIELD.match(upload.name)]
+    masks = [upload for upload in uploads if upload.name == "mask"]
+    return images, masks[0] if masks else None
 
 
 def validate(fields: dict[str, list[str]], images: list[Upload], mask: Upload | None) -> EditJob:
@@ -192,8 +196,8 @@ def validate(fields: dict[str, list[str]], images: list[Upload], mask: Upload | 
         compression=compression,
         response_format=response_format,
         callback_url=callback_url,
-        sources=[upload.decoded.image for upload in images],  # type: ignore[union-attr,misc]
-        mask=mask.decoded.image if mask is not None else None,  # type: ignore[union-attr]
+        sources=[upload.decode().image for upload in images],  # type: ignore[misc]
+        mask=mask.decode().image if mask is not None else None,
     )
 
 
@@ -233,22 +237,24 @@ def _check_image_count(model: str, images: list[Upload]) -> None:
 
 
 def _label(upload: Upload, position: int) -> str:
-    name = f" ({upload.part.filename})" if upload.part.filename else ""
-    return f"'{upload.part.name}' #{position}{name}"
+    name = f" ({upload.filename})" if upload.filename else ""
+    return f"'{upload.name}' #{position}{name}"
+
+
+def _decoded(upload: Upload, label: str) -> imaging.Decoded:
+    decoded = upload.decode()
+    if decoded.error is not None:
+        raise BadRequest(f"{label} is not a valid image: {decoded.error}.")
+    return decoded
 
 
 def _check_image(model: str, upload: Upload, position: int) -> None:
     label = _label(upload, position)
-    if upload.part.size >= 50 * MB:
-        raise BadRequest(f"{label} is {upload.part.size} bytes; images must be under 50 MB.")
-    if model == "dall-e-2" and upload.part.size >= 4 * MB:
-        raise BadRequest(f"{label} is {upload.part.size} bytes; dall-e-2 needs under 4 MB.")
-    if upload.decoded is None:
-        upload.part.file.seek(0)  # type: ignore[union-attr]
-        upload.decoded = imaging.decode(upload.part.file)  # type: ignore[arg-type]
-    decoded = upload.decoded
-    if decoded.error is not None:
-        raise BadRequest(f"{label} is not a valid image: {decoded.error}.")
+    if upload.size >= 50 * MB:
+        raise BadRequest(f"{label} is {upload.size} bytes; images must be under 50 MB.")
+    if model == "dall-e-2" and upload.size >= 4 * MB:
+        raise BadRequest(f"{label} is {upload.size} bytes; dall-e-2 needs under 4 MB.")
+    decoded = _decoded(upload, label)
     if decoded.format not in imaging.ACCEPTED_FORMATS:
         raise BadRequest(f"{label} is {decoded.format}; only PNG, JPEG and WebP are accepted.")
     if model == "dall-e-2":
@@ -261,14 +267,9 @@ def _check_image(model: str, upload: Upload, position: int) -> None:
 
 
 def _check_mask(mask: Upload, first: Upload) -> None:
-    if mask.part.size > 4 * MB:
-        raise BadRequest(f"'mask' is {mask.part.size} bytes; it must be at most 4 MB.")
-    if mask.decoded is None:
-        mask.part.file.seek(0)  # type: ignore[union-attr]
-        mask.decoded = imaging.decode(mask.part.file)  # type: ignore[arg-type]
-    decoded = mask.decoded
-    if decoded.error is not None:
-        raise BadRequest(f"'mask' is not a valid image: {decoded.error}.")
+    if mask.size > 4 * MB:
+        raise BadRequest(f"'mask' is {mask.size} bytes; it must be at most 4 MB.")
+    decoded = _decoded(mask, "'mask'")
     if decoded.format != "PNG":
         raise BadRequest(f"'mask' is {decoded.format}; it must be a PNG with an alpha channel.")
     if not decoded.has_alpha:
@@ -276,8 +277,7 @@ def _check_mask(mask: Upload, first: Upload) -> None:
             f"'mask' has no alpha channel (mode {decoded.mode}); transparent pixels mark the area"
             " to edit."
         )
-    source = first.decoded
-    assert source is not None
+    source = first.decode()
     if (decoded.width, decoded.height) != (source.width, source.height):
         raise BadRequest(
             f"'mask' is {decoded.width}x{decoded.height} but the first image is "
@@ -295,8 +295,8 @@ def _size(model: str, raw: str | None, first: Upload) -> tuple[int, int]:
         return _parse_size(value)
     value = raw or "1024x1024"
     if value == "auto":
-        decoded = first.decoded
-        assert decoded is not None and decoded.width and decoded.height
+        decoded = first.decode()
+        assert decoded.width and decoded.height
         ratio = decoded.width / decoded.height
         if ratio >= 1.25:
             return 1536, 1024
