@@ -47,15 +47,6 @@ SPOOL_DIR = "callbacks"
 SPOOL_MAX_AGE = timedelta(hours=1)
 
 
-def deadline_message(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    span = f"{minutes} minutes" if minutes >= 2 else f"{round(seconds)} seconds"
-    return (
-        f"This edit did not finish within {span}, so Retouch stopped waiting for it. The "
-        "image service may be overloaded; press Retry to try again."
-    )
-
-
 def reconcile(now: datetime | None = None) -> Counter:
     """One pass; returns how many edits each step touched, for the logs."""
     now = now or timezone.now()
@@ -73,24 +64,7 @@ def reconcile(now: datetime | None = None) -> Counter:
 
 
 def fail_past_deadline(now: datetime) -> int:
-    """Pending edits whose first attempt started too long ago. A worker still waiting on
-    one of them finds its lease gone and drops whatever it gets."""
-    seconds = settings.RETOUCH_EDIT_DEADLINE_SECONDS
-    return (
-        Edit.objects.pending()
-        .filter(started_at__lt=now - timedelta(seconds=seconds))
-        .update(
-            status=Status.FAILED,
-            error_code="deadline_exceeded",
-            error_message=deadline_message(seconds),
-            error_detail="",
-            lease_token="",
-            lease_expires_at=None,
-            next_attempt_at=None,
-            finished_at=now,
-            updated_at=now,
-        )
-    )
+    return Edit.objects.fail_past_deadline(now, settings.RETOUCH_EDIT_DEADLINE_SECONDS)
 
 
 def recover_abandoned(now: datetime) -> tuple[Counter, set[int]]:

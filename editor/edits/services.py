@@ -7,12 +7,10 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.utils import timezone
 
 from editor.teams.models import Activity
 from editor.upstream import EditResult, ImagesClient
 
-from .costs import estimate_cost
 from .imaging import result_size
 from .models import Edit, ResultImage, SourceImage, Status
 
@@ -122,40 +120,14 @@ def store_results(edit: Edit, result: EditResult) -> bool:
             row.file.save(f"{position}.{row.extension}", ContentFile(image.data), save=False)
             written.append(row.file.name)
             rows.append(row)
-        now = timezone.now()
-        with transaction.atomic():
-            mine = Edit.objects.pending().filter(pk=edit.pk)
-            if edit.lease_token:
-                mine = mine.filter(status=Status.RUNNING, lease_token=edit.lease_token)
-            finished = mine.update(
-                status=Status.SUCCEEDED,
-                error_code="",
-                error_message="",
-                error_detail="",
-                trace_id=result.trace_id or edit.trace_id,
-                task_id=result.task_id or edit.task_id,
-                request_id=result.request_id or edit.request_id,
-                upstream_created=result.created,
-                upstream_elapsed=result.elapsed,
-                usage=result.usage,
-                cost_usd=estimate_cost(edit.model, edit.params, result.usage, len(rows)),
-                lease_token="",
-                lease_expires_at=None,
-                next_attempt_at=None,
-                finished_at=now,
-                updated_at=now,
-            )
-            if finished:
-                ResultImage.objects.bulk_create(rows)
+        finished = edit.succeed(result, rows)
     except Exception:
         _remove(written)
         raise
     if not finished:
         log.warning("Edit %s was no longer ours to finish; its results were dropped", edit.pk)
         _remove(written)
-        return False
-    edit.refresh_from_db()
-    return True
+    return finished
 
 
 def _remove(names: list[str]) -> None:

@@ -1,0 +1,34 @@
+"""The edits app's models: `Edit` (edit.py) and its images (files.py); every change of
+an edit's state is in states.py. Everything is importable from here, as
+`from editor.edits.models import Edit, Status`; migrations name the upload and token
+functions by this path."""
+
+from .edit import Edit, EditQuerySet, Star, _new_callback_token
+from .files import (
+    ImageFileMixin,
+    ResultImage,
+    SourceImage,
+    mask_upload_to,
+    result_upload_to,
+    source_upload_to,
+    thumbnail_upload_to,
+)
+from .states import PENDING_STATUSES, Delivery, Status, deadline_message
+
+__all__ = [
+    "PENDING_STATUSES",
+    "Delivery",
+    "Edit",
+    "EditQuerySet",
+    "ImageFileMixin",
+    "ResultImage",
+    "SourceImage",
+    "Star",
+    "Status",
+    "_new_callback_token",
+    "deadline_message",
+    "mask_upload_to",
+    "result_upload_to",
+    "source_upload_to",
+    "thumbnail_upload_to",
+]

@@ -1,0 +1,210 @@
+"""An Edit is one request to change images: who asked, in which team, what they
+asked for, what the service answered, and how long it all took. How its state changes
+is in `states.py`."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.text import slugify
+
+from .files import ResultImage, mask_upload_to
+from .states import PENDING_STATUSES, Delivery, EditStateQuerySet, EditStates, Status
+
+
+def _new_callback_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class EditQuerySet(EditStateQuerySet):
+    def for_team(self, team) -> EditQuerySet:
+        return self.filter(team=team)
+
+    def for_gallery(self) -> EditQuerySet:
+        """Everything a gallery card shows, in a fixed number of queries."""
+        return (
+            self.select_related("created_by")
+            .prefetch_related("results")
+            .order_by("-created_at", "-pk")
+        )
+
+    def matching(
+        self,
+        *,
+        member: str = "",
+        status: str = "",
+        model: str = "",
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
+        text: str = "",
+        starred_by=None,
+    ) -> EditQuerySet:
+        """The gallery's filters (GalleryFilterForm); an empty value means "any".
+        Dates are instants, so the (team, -created_at) index serves the range."""
+        edits = self
+        if member:
+            edits = edits.filter(created_by__username=member)
+        if status:
+            edits = edits.filter(status=status)
+        if model:
+            edits = edits.filter(model=model)
+        if created_from:
+            edits = edits.filter(created_at__gte=created_from)
+        if created_before:
+            edits = edits.filter(created_at__lt=created_before)
+        if text:
+            edits = edits.filter(prompt__icontains=text)
+        if starred_by is not None:
+            edits = edits.filter(stars__user=starred_by)
+        return edits
+
+    def with_star_for(self, user) -> EditQuerySet:
+        """Annotate `is_starred` for one person, in the same query."""
+        return self.annotate(
+            is_starred=models.Exists(Star.objects.filter(edit=models.OuterRef("pk"), user=user))
+        )
+
+    def cost_between(self, start: datetime, end: datetime):
+        return self.filter(finished_at__gte=start, finished_at__lt=end).aggregate(
+            total=models.Sum("cost_usd")
+        )["total"] or Decimal(0)
+
+
+class Edit(EditStates, models.Model):
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="edits")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="edits"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    model = models.CharField(max_length=64)
+    prompt = models.TextField()
+    # The optional parameters as sent upstream (size, quality, n, background, ...).
+    params = models.JSONField(default=dict, blank=True)
+    # Optional PNG whose transparent pixels mark where the first image may change.
+    mask = models.FileField(upload_to=mask_upload_to, max_length=255, blank=True)
+
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    error_detail = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    # Identifiers the service gave us, for support and for the Tasks API.
+    trace_id = models.CharField(max_length=100, blank=True, db_index=True)
+    task_id = models.CharField(max_length=100, blank=True, db_index=True)
+    request_id = models.CharField(max_length=100, blank=True, db_index=True)
+    upstream_created = models.BigIntegerField(null=True, blank=True)
+    upstream_elapsed = models.FloatField(null=True, blank=True)
+    usage = models.JSONField(null=True, blank=True)
+    # Estimated from usage and the price table (costs.py) when the results are stored.
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    callback_token = models.CharField(max_length=64, default=_new_callback_token, editable=False)
+
+    # Delivery and retries. `attempts` counts every request sent upstream; `retries` the
+    # automatic ones since the edit was last queued by a person (bounded by a setting).
+    delivery = models.CharField(max_length=10, choices=Delivery.choices, blank=True)
+    retries = models.PositiveSmallIntegerField(default=0)
+    # Queued for an automatic retry: not before this moment.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Callback mode: when the service accepted the edit (the callback is due from then on).
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # The claim of the worker handling the edit right now; renewed while it works.
+    lease_token = models.CharField(max_length=32, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = EditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["team", "-created_at"], name="edit_team_recent")]
+
+    def __str__(self) -> str:
+        return f"Edit {self.pk}: {self.prompt[:40]}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in PENDING_STATUSES
+
+    @cached_property
+    def first_result(self) -> ResultImage | None:
+        """The result a gallery card shows (from prefetched results when loaded); a view
+        that knows there is none yet sets it to None and saves the query."""
+        return next(iter(self.results.all()), None)
+
+    @property
+    def is_final(self) -> bool:
+        return not self.is_pending
+
+    @property
+    def queue_seconds(self) -> float | None:
+        if self.started_at:
+            return (self.started_at - self.created_at).total_seconds()
+        return None
+
+    @property
+    def run_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    def ancestors(self, limit: int = 20) -> list[Edit]:
+        """The edits this one was made from, oldest first (bounded: lineage is shown,
+        not walked forever)."""
+        chain = []
+        current = self.parent
+        while current is not None and len(chain) < limit:
+            chain.append(current)
+            current = current.parent
+        return chain[::-1]
+
+    def download_stem(self) -> str:
+        """`2026-11-25-make-the-sky-stormy`: the date and what was asked, for file names."""
+        slug = slugify(self.prompt)[:50].strip("-") or "edit"
+        return f"{timezone.localdate(self.created_at).isoformat()}-{slug}"
+
+    @property
+    def attempt_limit(self) -> int:
+        return settings.RETOUCH_MAX_ATTEMPTS
+
+    @property
+    def is_retrying(self) -> bool:
+        """Waiting for an automatic retry after a failed attempt."""
+        return self.status == Status.QUEUED and self.retries > 0
+
+
+class Star(models.Model):
+    """A person's bookmark on an edit, to find it again (the gallery's starred filter)."""
+
+    edit = models.ForeignKey(Edit, on_delete=models.CASCADE, related_name="stars")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["edit", "user"], name="unique_star")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ★ {self.edit_id}"
+
+    @classmethod
+    def toggle(cls, edit: Edit, user) -> bool:
+        """Star the edit for this person, or unstar it; True when it is now starred."""
+        deleted, _ = cls.objects.filter(edit=edit, user=user).delete()
+        if deleted:
+            return False
+        cls.objects.get_or_create(edit=edit, user=user)
+        return True

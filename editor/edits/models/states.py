@@ -1,0 +1,281 @@
+"""Every change of an edit's state, in one place.
+
+An edit is `queued` until a worker *claims* it (queued → running, with a fresh lease
+token and lease expiry); every later write names that token. Each change is one
+conditional UPDATE, so whoever loses a race (a second worker, a late callback, the
+reconciler after the lease ran out) updates nothing: an edit is never sent upstream
+twice at once and never finished twice.
+
+The row-level changes (claim, renew, submit, retry, fail, succeed, requeue, take over)
+are methods of `Edit` through `EditStates`; the changes that touch many rows at once
+(the deadline) are on the queryset through `EditStateQuerySet`. Both finish an edit the
+same way: `EditStateQuerySet.finish`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.db import models, transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from ..costs import estimate_cost
+from .files import ResultImage
+
+if TYPE_CHECKING:
+    from editor.upstream import EditResult
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+
+
+PENDING_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+
+class Delivery(models.TextChoices):
+    """How an attempt gets its answer: the worker waits on the open request (`sync`), or
+    the service posts it to our webhook later (`callback`, gateway only)."""
+
+    SYNC = "sync", "Synchronous"
+    CALLBACK = "callback", "Callback"
+
+
+# Column values written together by several changes.
+RELEASED = {"lease_token": "", "lease_expires_at": None}
+NOT_SUBMITTED = {"task_id": "", "submitted_at": None}
+
+
+def errors(code: str, message: str, detail: str = "") -> dict[str, str]:
+    return {"error_code": code, "error_message": message, "error_detail": detail[:5000]}
+
+
+def known(**ids: str) -> dict[str, str]:
+    """The identifiers the service gave (trace, request, task id); empty ones keep what
+    the edit already has."""
+    return {name: value for name, value in ids.items() if value}
+
+
+def deadline_message(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    span = f"{minutes} minutes" if minutes >= 2 else f"{round(seconds)} seconds"
+    return (
+        f"This edit did not finish within {span}, so Retouch stopped waiting for it. The "
+        "image service may be overloaded; press Retry to try again."
+    )
+
+
+def _new_lease_token() -> str:
+    return secrets.token_hex(8)
+
+
+class EditStateQuerySet(models.QuerySet):
+    def pending(self) -> EditStateQuerySet:
+        return self.filter(status__in=PENDING_STATUSES)
+
+    def lease_free(self, now: datetime) -> EditStateQuerySet:
+        """No worker holds these: never leased, released, or the lease ran out."""
+        return self.filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+
+    def awaiting_callback(self, now: datetime) -> EditStateQuerySet:
+        """Accepted by the service in callback mode; nobody is working on them here."""
+        return (
+            self.filter(status=Status.RUNNING, delivery=Delivery.CALLBACK)
+            .exclude(task_id="")
+            .lease_free(now)
+        )
+
+    def abandoned(self, now: datetime) -> EditStateQuerySet:
+        """Running, but the worker that claimed them stopped renewing its lease (it crashed
+        or was killed) before the service had accepted them."""
+        return self.filter(status=Status.RUNNING, lease_expires_at__lt=now)
+
+    def finish(self, status: Status, now: datetime | None = None, **changes: Any) -> int:
+        """Make these edits final (succeeded or failed), letting go of any lease; the one
+        way every edit ends. Returns how many rows changed."""
+        now = now or timezone.now()
+        return self.update(
+            status=status,
+            next_attempt_at=None,
+            finished_at=now,
+            updated_at=now,
+            **RELEASED,
+            **changes,
+        )
+
+    def fail(self, code: str, message: str, detail: str = "", **changes: Any) -> int:
+        return self.finish(Status.FAILED, **errors(code, message, detail), **changes)
+
+    def fail_past_deadline(self, now: datetime, seconds: float) -> int:
+        """Pending edits whose first attempt started more than `seconds` ago. A worker still
+        waiting on one of them finds its lease gone and drops whatever it gets."""
+        overdue = self.pending().filter(started_at__lt=now - timedelta(seconds=seconds))
+        return overdue.fail("deadline_exceeded", deadline_message(seconds), now=now)
+
+
+class EditStates:
+    """The state changes of one edit (mixed into `Edit`). Each returns whether it won."""
+
+    @property
+    def _rows(self) -> EditStateQuerySet:
+        return type(self).objects.filter(pk=self.pk)
+
+    def _held(self) -> EditStateQuerySet:
+        """This row, only while this object's lease is still the current one."""
+        return self._rows.filter(status=Status.RUNNING, lease_token=self.lease_token)
+
+    def _finishable(self) -> EditStateQuerySet:
+        """This row if this object may finish it: while a lease is held only its holder
+        can; without one (the reconciler, tests) any pending edit can be finished."""
+        return self._held() if self.lease_token else self._rows.pending()
+
+    def _write(self, rows: EditStateQuerySet, **changes: Any) -> bool:
+        """Write `changes` to `rows` (this edit, if still in the state the caller expects)
+        and read the row back when they were written."""
+        done = rows.update(**changes) == 1
+        if done:
+            self.refresh_from_db()
+        return done
+
+    def _change(self, rows: EditStateQuerySet, **changes: Any) -> bool:
+        """Like `_write`, for changes of plain values: set on this object, not read back."""
+        done = rows.update(**changes) == 1
+        if done:
+            for name, value in changes.items():
+                setattr(self, name, value)
+        return done
+
+    def _lease(
+        self, rows: EditStateQuerySet, lease_seconds: float, read_back: bool = True, **changes: Any
+    ) -> bool:
+        """Give this object a new lease on `rows`, with `changes`."""
+        now = timezone.now()
+        lease = {
+            "lease_token": _new_lease_token(),
+            "lease_expires_at": now + timedelta(seconds=lease_seconds),
+            "updated_at": now,
+        }
+        return (self._write if read_back else self._change)(rows, **lease, **changes)
+
+    def claim(self, delivery: str, lease_seconds: float) -> bool:
+        """Take a queued, due edit for one attempt; False when someone else has it or its
+        retry is not due yet. The winner holds a new lease until it renews or releases it."""
+        now = timezone.now()
+        due = self._rows.filter(status=Status.QUEUED).filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+        )
+        return self._lease(
+            due,
+            lease_seconds,
+            status=Status.RUNNING,
+            delivery=delivery,
+            started_at=Coalesce("started_at", Value(now)),
+            attempts=models.F("attempts") + 1,
+            next_attempt_at=None,
+            **NOT_SUBMITTED,
+        )
+
+    def claim_finish(self, lease_seconds: float) -> bool:
+        """Take an edit the service has accepted (callback mode) to store its outcome; False
+        when it is final, belongs to another task now, or another worker is finishing it."""
+        waiting = self._rows.filter(task_id=self.task_id).awaiting_callback(timezone.now())
+        # Nothing else changes while an edit awaits its callback: no need to read it back.
+        return self._lease(waiting, lease_seconds, read_back=False)
+
+    def take_over(self, lease_seconds: float) -> bool:
+        """Claim a running edit whose worker's lease ran out (it crashed or was killed);
+        False when the lease was renewed meanwhile or someone else took it first."""
+        expired = self._held().filter(lease_expires_at__lt=timezone.now())
+        return self._lease(expired, lease_seconds)
+
+    def renew_lease(self, lease_seconds: float) -> bool:
+        expires = timezone.now() + timedelta(seconds=lease_seconds)
+        return self._held().update(lease_expires_at=expires) == 1
+
+    def release_lease(self) -> bool:
+        """Stop working on a running edit without changing its state."""
+        return self._change(self._held(), **RELEASED)
+
+    def record_submission(self, task_id: str, trace_id: str = "", request_id: str = "") -> bool:
+        """The service accepted the edit in callback mode: remember the task and let go of
+        the lease; the callback (or the reconciler) finishes it."""
+        now = timezone.now()
+        return self._change(
+            self._held(),
+            task_id=task_id,
+            submitted_at=now,
+            updated_at=now,
+            **known(trace_id=trace_id, request_id=request_id),
+            **RELEASED,
+        )
+
+    def schedule_retry(
+        self, when: datetime, code: str, message: str, detail: str = "", **ids: str
+    ) -> bool:
+        """Back to the queue after a failed attempt, due at `when`, with the error kept so
+        the page can say what went wrong and that Retouch will try again."""
+        return self._write(
+            self._held(),
+            status=Status.QUEUED,
+            next_attempt_at=when,
+            retries=models.F("retries") + 1,
+            updated_at=timezone.now(),
+            **errors(code, message, detail),
+            **RELEASED,
+            **NOT_SUBMITTED,
+            **known(**ids),
+        )
+
+    def mark_failed(self, code: str, message: str, detail: str = "", **ids: str) -> bool:
+        """Final failure; False when the edit was already final or no longer ours."""
+        done = self._finishable().fail(code, message, detail, **known(**ids)) == 1
+        if done:
+            self.refresh_from_db()
+        return done
+
+    def succeed(self, result: EditResult, images: list[ResultImage]) -> bool:
+        """Final success with `images` (not saved yet; their files are): the row and the
+        images are stored together, or not at all when the edit is no longer ours."""
+        with transaction.atomic():
+            done = self._finishable().finish(
+                Status.SUCCEEDED,
+                upstream_created=result.created,
+                upstream_elapsed=result.elapsed,
+                usage=result.usage,
+                cost_usd=estimate_cost(self.model, self.params, result.usage, len(images)),
+                **errors("", ""),
+                **known(
+                    trace_id=result.trace_id, task_id=result.task_id, request_id=result.request_id
+                ),
+            )
+            if done:
+                ResultImage.objects.bulk_create(images)
+        if done:
+            self.refresh_from_db()
+        return bool(done)
+
+    def requeue(self) -> bool:
+        """A person asked to try a failed edit again: a fresh round of attempts, keeping
+        what earlier attempts recorded (attempt count, trace id)."""
+        done = self._write(
+            self._rows.filter(status=Status.FAILED),
+            status=Status.QUEUED,
+            started_at=None,
+            finished_at=None,
+            retries=0,
+            next_attempt_at=None,
+            updated_at=timezone.now(),
+            **errors("", ""),
+            **NOT_SUBMITTED,
+            **RELEASED,
+        )
+        if not done:
+            self.refresh_from_db()  # show the edit as it is now
+        return done
