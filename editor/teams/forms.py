@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
-from .models import Invitation, Role
+from .models import Invitation, Role, Team, format_usd
 
 
 class FirstAdminForm(UserCreationForm):
@@ -50,6 +50,11 @@ class TeamNameForm(PlainLabels, forms.Form):
         error_messages={"required": "Give the team a name."},
     )
 
+    def apply(self, team: Team, by) -> str:
+        """Rename `team`; what to tell the owner."""
+        team.rename(self.cleaned_data["name"], by=by)
+        return f"The team is now called “{team.name}”."
+
 
 class TeamBudgetForm(PlainLabels, forms.Form):
     monthly_budget_usd = forms.DecimalField(
@@ -70,6 +75,13 @@ class TeamBudgetForm(PlainLabels, forms.Form):
             "max_whole_digits": "That is more than Retouch can keep track of.",
         },
     )
+
+    def apply(self, team: Team, by) -> str:
+        """Set `team`'s budget; what to tell the owner."""
+        team.set_budget(self.cleaned_data["monthly_budget_usd"], by=by)
+        if team.monthly_budget_usd is None:
+            return f"“{team.name}” has no monthly budget now."
+        return f"The monthly budget of “{team.name}” is now {format_usd(team.monthly_budget_usd)}."
 
 
 class InvitationForm(PlainLabels, forms.Form):

@@ -1,3 +1,4 @@
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
@@ -28,7 +29,6 @@ from .models import (
     Role,
     Team,
     TeamRuleError,
-    format_usd,
 )
 from .permissions import (
     Action,
@@ -122,26 +122,23 @@ def team_switch(request: HttpRequest) -> HttpResponse:
 
 
 def _members_page(
-    request: HttpRequest,
-    membership: Membership,
-    rename_form: TeamNameForm | None = None,
-    budget_form: TeamBudgetForm | None = None,
+    request: HttpRequest, membership: Membership, posted: forms.Form | None = None
 ) -> HttpResponse:
+    """The members page; `posted` is an owner's form that came back with errors (400),
+    shown in place of its blank twin."""
     team = membership.team
-    members = team.memberships.select_related("user").order_by("user__username")
     context = {
         "team": team,
         "acting": membership,
-        "members": members,
+        "members": team.memberships.select_related("user").order_by("user__username"),
         "roles": Role.choices,
-        "rename_form": rename_form or TeamNameForm(initial={"name": team.name}),
-        "budget_form": budget_form
-        or TeamBudgetForm(initial={"monthly_budget_usd": team.monthly_budget_usd}),
+        "rename_form": TeamNameForm(initial={"name": team.name}),
+        "budget_form": TeamBudgetForm(initial={"monthly_budget_usd": team.monthly_budget_usd}),
         "can_leave": not team.is_personal_team_of(request.user.pk),
     }
-    invalid = [form for form in (rename_form, budget_form) if form is not None and form.errors]
-    status = 400 if invalid else 200
-    return render(request, "teams/members.html", context, status=status)
+    if posted is not None:
+        context["rename_form" if isinstance(posted, TeamNameForm) else "budget_form"] = posted
+    return render(request, "teams/members.html", context, status=200 if posted is None else 400)
 
 
 @login_required
@@ -150,33 +147,27 @@ def team_members(request: HttpRequest, team_id: int) -> HttpResponse:
     return _members_page(request, get_team_for_user(request, team_id))
 
 
+def _apply_owners_form(request: HttpRequest, team_id: int, form_class) -> HttpResponse:
+    """The members page's owner-only forms (rename, budget): errors go back to the page
+    next to the field; a valid form changes the team and says so."""
+    membership = get_team_for_user(request, team_id, Action.MANAGE_TEAM)
+    form = form_class(request.POST)
+    if not form.is_valid():
+        return _members_page(request, membership, posted=form)
+    messages.success(request, form.apply(membership.team, by=request.user))
+    return redirect("team_members", team_id=team_id)
+
+
 @login_required
 @require_POST
 def team_rename(request: HttpRequest, team_id: int) -> HttpResponse:
-    membership = get_team_for_user(request, team_id, Action.MANAGE_TEAM)
-    form = TeamNameForm(request.POST)
-    if not form.is_valid():
-        return _members_page(request, membership, rename_form=form)
-    membership.team.rename(form.cleaned_data["name"], by=request.user)
-    messages.success(request, f"The team is now called “{membership.team.name}”.")
-    return redirect("team_members", team_id=team_id)
+    return _apply_owners_form(request, team_id, TeamNameForm)
 
 
 @login_required
 @require_POST
 def team_budget(request: HttpRequest, team_id: int) -> HttpResponse:
-    membership = get_team_for_user(request, team_id, Action.MANAGE_TEAM)
-    form = TeamBudgetForm(request.POST)
-    if not form.is_valid():
-        return _members_page(request, membership, budget_form=form)
-    team = membership.team
-    team.set_budget(form.cleaned_data["monthly_budget_usd"], by=request.user)
-    if team.monthly_budget_usd is None:
-        messages.success(request, f"“{team.name}” has no monthly budget now.")
-    else:
-        budget = format_usd(team.monthly_budget_usd)
-        messages.success(request, f"The monthly budget of “{team.name}” is now {budget}.")
-    return redirect("team_members", team_id=team_id)
+    return _apply_owners_form(request, team_id, TeamBudgetForm)
 
 
 @login_required
