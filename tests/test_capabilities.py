@@ -17,6 +17,8 @@ from editor.upstream import (
 )
 from editor.upstream.capabilities import normalize_content_type, stream_size, validate
 
+from .client_helpers import EVERY_OPTION
+
 MB = 1024 * 1024
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
 
@@ -55,16 +57,8 @@ def test_every_gpt_image_option_at_a_valid_value_passes():
     req = request(
         images=[image(f"p{i}.png") for i in range(16)],
         mask=image("mask.png"),
-        n=10,
-        size="1536x1024",
-        quality="high",
-        background="transparent",
-        output_format="webp",
-        output_compression=80,
-        input_fidelity="high",
-        response_format="url",
-        user="user-42",
         callback_url="https://retouch.example/hooks/abc",
+        **EVERY_OPTION,
     )
     assert validate(req).name == "gpt-image-1"
 
