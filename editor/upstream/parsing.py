@@ -306,19 +306,19 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
+def _number(value: Any, kind: type[int] | type[float]) -> Any:
+    """``value`` as ``kind``, or None when it is missing or not a number (a bool is not)."""
+    if value is None or isinstance(value, bool):
         return None
     try:
-        return int(value) if value is not None else None
+        return kind(value)
     except (TypeError, ValueError):
         return None
+
+
+def _int(value: Any) -> int | None:
+    return _number(value, int)
 
 
 def _float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+    return _number(value, float)
