@@ -12,6 +12,9 @@ Failures the service says are worth another try (429, 5xx, time-outs, network
 errors) go back to the queue with exponential backoff and jitter, never sooner than
 the service's Retry-After, until `RETOUCH_MAX_ATTEMPTS`; everything else fails at
 once with the message `UpstreamError` carries.
+
+Called by the tasks (`tasks.py`) and the reconciler; queues further attempts through
+`queueing.py`, so it never imports either of them.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from editor.upstream import (
 )
 
 from .models import Delivery, Edit, Status
+from .queueing import queue_attempt, queue_callback
 from .services import store_results, upstream_client
 
 log = logging.getLogger(__name__)
@@ -215,9 +219,7 @@ def after_failure(edit: Edit, exc: UpstreamError) -> str:
         when = timezone.now() + timedelta(seconds=retry_delay(attempt_number, exc.retry_after))
         if not edit.schedule_retry(when, exc.code, exc.message, exc.detail, **ids):
             return "lease-lost"
-        from .tasks import run_edit
-
-        run_edit.using(run_after=when).enqueue(edit.pk)
+        queue_attempt(edit.pk, when)
         return "retrying"
     message = exc.message
     if exc.retryable:
@@ -270,12 +272,8 @@ def finish_from_callback(edit_id: int, name: str, tries: int = 0) -> str:
         claimed_task = CallbackTaskId()
         claimed_task.feed(body)
         if not edit.task_id and _still_submitting(edit) and tries < EARLY_CALLBACK_TRIES:
-            from .tasks import finish_callback
-
             keep = True
-            finish_callback.using(run_after=timezone.now() + timedelta(seconds=1)).enqueue(
-                edit_id, name, tries + 1
-            )
+            queue_callback(edit_id, name, tries + 1, when=timezone.now() + timedelta(seconds=1))
             return "early"
         if not edit.task_id or claimed_task.task_id != edit.task_id:
             log.warning("Edit %s: dropped a callback for another task", edit.pk)

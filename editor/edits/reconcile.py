@@ -34,6 +34,7 @@ from editor.upstream import UpstreamError
 
 from . import delivery
 from .models import Delivery, Edit, Status
+from .queueing import RUN_EDIT, queue_attempt
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +131,6 @@ def requeue_orphans(now: datetime) -> int:
     """Queued edits that nothing in the queue will run (their task row was claimed by a
     worker that died, or never written): queue them again. A spare task is harmless,
     because only one worker can claim the edit."""
-    from .tasks import run_edit
-
     grace = now - timedelta(seconds=settings.RETOUCH_LEASE_SECONDS)
     waiting = list(
         Edit.objects.filter(status=Status.QUEUED)
@@ -145,12 +144,12 @@ def requeue_orphans(now: datetime) -> int:
     in_queue = {
         (args.get("args") or [None])[0]
         for args in DBTaskResult.objects.filter(
-            task_path=run_edit.module_path, status=TaskResultStatus.READY
+            task_path=RUN_EDIT, status=TaskResultStatus.READY
         ).values_list("args_kwargs", flat=True)
     }
     orphans = [pk for pk in waiting if pk not in in_queue]
     for pk in orphans:
-        run_edit.enqueue(pk)
+        queue_attempt(pk)
     if orphans:
         log.warning("Queued again %s edit(s) that had no task in the queue", len(orphans))
     return len(orphans)

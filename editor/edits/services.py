@@ -1,5 +1,6 @@
-"""Rules that span several models: creating an edit with its files, and storing
-what the service sent back."""
+"""Rules that span several models: creating an edit with its files, storing what the
+service sent back, deleting an edit with its files. Used by the views and by
+`delivery.py`; imports only models (and `queueing` to hand a new edit to the worker)."""
 
 import logging
 from collections.abc import Iterable
@@ -13,6 +14,7 @@ from editor.upstream import EditResult, ImagesClient
 
 from .imaging import result_size
 from .models import Edit, ResultImage, SourceImage, Status
+from .queueing import queue_attempt
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +34,7 @@ def enqueue_edit(edit: Edit) -> None:
     commits (or rolls back) together with the edit: a worker never sees one without the
     other, and no second write transaction is needed after the commit.
     """
-    from .tasks import run_edit
-
-    run_edit.enqueue(edit.pk)
+    queue_attempt(edit.pk)
 
 
 def create_edit(

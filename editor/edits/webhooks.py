@@ -22,7 +22,7 @@ from editor.upstream import CallbackTaskId
 
 from .delivery import MB, spool_name
 from .models import Delivery, Edit, Status
-from .tasks import finish_callback
+from .queueing import queue_callback
 
 log = logging.getLogger(__name__)
 
@@ -80,5 +80,5 @@ def edit_callback(request: HttpRequest, pk: int, token: str) -> JsonResponse:
         body.seek(0)
         name = default_storage.save(spool_name(edit), File(body))
 
-    finish_callback.enqueue(edit.pk, name)
+    queue_callback(edit.pk, name)
     return _answer(202, "accepted")
