@@ -4,9 +4,16 @@ Plain Python with no Django imports: the app works with the typed results and th
 ``UpstreamError`` exported here and never sees the wire format.
 """
 
-from .capabilities import DEFAULT_MODEL, MODELS, ModelCapabilities, get_model, validate
+from .capabilities import (
+    DEFAULT_MODEL,
+    MODELS,
+    InvalidEditRequest,
+    ModelCapabilities,
+    get_model,
+    validate,
+)
 from .client import ImagesClient
-from .errors import InvalidEditRequest, UpstreamError
+from .errors import UpstreamError
 from .parsing import CallbackTaskId, parse_callback
 from .schema import Accepted, EditRequest, EditResult, ImageInput, ResultImage, TaskInfo
 

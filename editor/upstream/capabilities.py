@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
-from .errors import InvalidEditRequest
 from .schema import EditRequest, ImageInput
 
 MB = 1024 * 1024
@@ -24,6 +24,21 @@ WEBP = "image/webp"
 
 _TYPE_NAMES = {PNG: "PNG", JPEG: "JPEG", WEBP: "WebP"}
 _TYPE_ALIASES = {"image/jpg": JPEG, "image/pjpeg": JPEG, "image/x-png": PNG}
+
+
+class InvalidEditRequest(ValueError):
+    """The edit breaks a rule of the chosen model; nothing was sent.
+
+    ``errors`` maps a form field name to plain-language messages, so a Django form can
+    attach them next to the matching fields.
+    """
+
+    def __init__(self, errors: Mapping[str, list[str]]) -> None:
+        self.errors: dict[str, list[str]] = {field: list(msgs) for field, msgs in errors.items()}
+        summary = "; ".join(
+            f"{field}: {' '.join(msgs)}" for field, msgs in self.errors.items() if msgs
+        )
+        super().__init__(summary or "invalid edit request")
 
 
 # The optional settings a model may take, in the order they are sent, with the words a person

@@ -15,8 +15,7 @@ from typing import Any
 
 import requests
 
-from .capabilities import validate
-from .errors import InvalidEditRequest
+from .capabilities import InvalidEditRequest, validate
 from .multipart import edit_body
 from .parsing import (
     malformed,

@@ -331,21 +331,6 @@ def _rebuild_error(state: dict[str, Any]) -> UpstreamError:
     return UpstreamError(**state)
 
 
-class InvalidEditRequest(ValueError):
-    """The edit breaks a rule of the chosen model; nothing was sent.
-
-    ``errors`` maps a form field name to plain-language messages, so a Django form can
-    attach them next to the matching fields.
-    """
-
-    def __init__(self, errors: Mapping[str, list[str]]) -> None:
-        self.errors: dict[str, list[str]] = {field: list(msgs) for field, msgs in errors.items()}
-        summary = "; ".join(
-            f"{field}: {' '.join(msgs)}" for field, msgs in self.errors.items() if msgs
-        )
-        super().__init__(summary or "invalid edit request")
-
-
 def _category(code: str, status: int | None, param: str | None, detail: str) -> str:
     """Pick the category from the status first (it is authoritative about retrying), letting
     the code refine it only within what that status allows."""

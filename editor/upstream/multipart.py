@@ -11,8 +11,13 @@ from typing import Any, BinaryIO
 
 from requests_toolbelt import MultipartEncoder
 
-from .capabilities import OPTIONS, ModelCapabilities, normalize_content_type, stream_size
-from .errors import InvalidEditRequest
+from .capabilities import (
+    OPTIONS,
+    InvalidEditRequest,
+    ModelCapabilities,
+    normalize_content_type,
+    stream_size,
+)
 from .schema import EditRequest, ImageInput
 
 # Optional fields, in the order they are sent; all go as text. ``user`` is the app's, not
