@@ -1,0 +1,156 @@
+"""What the ``test_simulator_*`` modules share: requests to a live simulator, a callback
+receiver, and the checks every gateway error must pass.
+
+Those tests go through real HTTP and mock nothing: the simulator is the test double for the
+rest of the suite and must behave like the wire.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+from editor.simulator.server import Simulator
+
+from .factories import image_bytes
+
+AUTH = {"Authorization": "Bearer sk-test"}
+ROOT = Path(__file__).resolve().parent.parent
+# The default source: not square, so that dall-e-2's square rule can be tested with it.
+SOURCE = image_bytes((64, 48))
+SQUARE = image_bytes((64, 64))
+JPEG = image_bytes((64, 48), fmt="JPEG")
+
+
+def mask_bytes(size: tuple[int, int], transparent_box: tuple[int, int, int, int]) -> bytes:
+    """An opaque RGBA mask with one fully transparent box (the area that may change)."""
+    mask = Image.new("RGBA", size, (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), transparent_box)
+    out = io.BytesIO()
+    mask.save(out, "PNG")
+    return out.getvalue()
+
+
+def stored_png(size: tuple[int, int], mode: str = "RGB") -> bytes:
+    """An uncompressed PNG, so its byte size is predictable (about width*height*channels)."""
+    out = io.BytesIO()
+    Image.new(mode, size).save(out, "PNG", compress_level=0)
+    return out.getvalue()
+
+
+def png_file(field: str = "image[]", data: bytes | None = None, name: str = "a.png"):
+    return (field, (name, data if data is not None else SOURCE, "image/png"))
+
+
+def edit(
+    sim: Simulator,
+    fields: dict | None = None,
+    files: list | None = None,
+    *,
+    path: str = "/openai/images/edits",
+    headers: dict | None = None,
+    timeout: float = 10,
+) -> requests.Response:
+    data = {"model": "gpt-image-1", "prompt": "make it look like a watercolour"}
+    data.update(fields or {})
+    data = {k: v for k, v in data.items() if v is not None}
+    return requests.post(
+        sim.root_url + path,
+        data=data,
+        files=files if files is not None else [png_file()],
+        headers=AUTH if headers is None else headers,
+        timeout=timeout,
+    )
+
+
+def result_images(response: requests.Response) -> list[Image.Image]:
+    return [
+        Image.open(io.BytesIO(base64.b64decode(item["b64_json"])))
+        for item in response.json()["data"]
+    ]
+
+
+def tasks_call(sim: Simulator, body: dict, path: str = "/openai/tasks") -> requests.Response:
+    return requests.post(sim.root_url + path, json=body, headers=AUTH, timeout=10)
+
+
+def assert_gateway_error(response: requests.Response, status: int, code: str) -> dict:
+    assert response.status_code == status
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert re.fullmatch(r"[0-9a-f-]{36}", body["trace_id"])
+    return body
+
+
+# --- a tiny callback receiver ------------------------------------------------------------------
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        payload = json.loads(self.rfile.read(length))
+        with self.server.lock:
+            self.server.received.append({"path": self.path, "payload": payload, "at": time.time()})
+        status = self.server.answer_status
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(name="receiver")
+def callback_receiver():
+    """A local HTTP server that keeps every callback POSTed to it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    server.daemon_threads = True
+    server.received = []
+    server.lock = threading.Lock()
+    server.answer_status = 200
+    server.url = f"http://127.0.0.1:{server.server_port}/hooks/s3cret"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def submit_with_callback(sim: Simulator, url: str, fields: dict | None = None) -> str:
+    response = edit(sim, {"callback_url": url, **(fields or {})})
+    assert response.status_code == 200
+    assert set(response.json()) == {"task_id"}
+    return response.json()["task_id"]
+
+
+def closed_port() -> int:
+    """A localhost port nothing listens on (bound once, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / 0.02) + 1):
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    return predicate()
