@@ -148,7 +148,10 @@ class App:
         try:
             stream, form, files = parser.parse_from_environ(request.environ)
         except RequestEntityTooLarge:
-            return self._reject(record, 413, _too_large(sim.max_body_bytes))
+            if request.content_length is None:  # a chunked body over the limit
+                return self._reject(record, 413, _too_large(sim.max_body_bytes))
+            message = f"a text field is over {MAX_TEXT_FIELD} bytes or over {MAX_PARTS} parts came"
+            return self._reject(record, 400, gateway_error("bad_request", message))
         except ValueError as exc:
             message = f"the multipart body is malformed (is its closing boundary missing?): {exc}"
             return self._reject(record, 400, gateway_error("bad_request", message))

@@ -250,7 +250,7 @@ class Simulator:
                 lambda: len(self._callbacks) >= count, timeout=max(0.0, deadline - time.monotonic())
             )
 
-    # --- used by the handler -------------------------------------------------------------
+    # --- used by the app -----------------------------------------------------------------
 
     def _authorized(self, header: str | None) -> bool:
         if not header:
