@@ -1,5 +1,6 @@
-"""Retouch as separate processes, for tests that kill them: gunicorn and
-`manage.py worker` subprocesses on a temporary SQLite file, as `make run` starts them.
+"""Retouch as separate processes, for tests that kill them: gunicorn, `manage.py worker`
+and `manage.py reconcile` subprocesses on a temporary SQLite file, as `make run` starts
+them.
 
 The test process reads the database file directly (sqlite3, read-only), because its
 own Django connection points at the test database.
@@ -95,23 +96,22 @@ class ProcessStack:
         raise RuntimeError(f"gunicorn did not start; see {self.log_path}")
 
     def start_worker(self, threads: int = 2, **env: str) -> subprocess.Popen:
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "worker",
-                "--threads",
-                str(threads),
-                "--interval",
-                "0.1",
-            ],
+        return self._start("worker", "--threads", str(threads), "--interval", "0.1", **env)
+
+    def start_reconciler(self, **env: str) -> subprocess.Popen:
+        return self._start("reconcile", **env)
+
+    def _start(self, *command: str, **env: str) -> subprocess.Popen:
+        """A `manage.py` command that runs until stopped (a worker or the reconciler)."""
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", *command],
             cwd=ROOT,
             env={**self.env, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self.workers.append(worker)
-        return worker
+        self.workers.append(process)
+        return process
 
     def kill(self, process: subprocess.Popen) -> None:
         process.send_signal(signal.SIGKILL)
@@ -189,6 +189,13 @@ class ProcessStack:
         return self.query(
             "SELECT e.*, (SELECT COUNT(*) FROM edits_resultimage r WHERE r.edit_id = e.id)"
             " AS result_count FROM edits_edit e ORDER BY e.id"
+        )
+
+    def running_tasks(self) -> list[sqlite3.Row]:
+        """django-tasks-db's rows still marked as running."""
+        return self.query(
+            "SELECT task_path, worker_ids FROM django_tasks_database_dbtaskresult"
+            " WHERE status = 'RUNNING'"
         )
 
     def wait_for(self, condition, timeout: float, what: str) -> None:

@@ -7,8 +7,9 @@ including the ones a retry scheduled a moment ahead; only the process is the tes
 import time
 
 from django.tasks import TaskResultStatus
-from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
+
+from editor.edits.tasks import runner
 
 
 def run_queue(
@@ -20,16 +21,7 @@ def run_queue(
     Returns (task name, return value) in the order they ran. Raises if a task raised:
     a task that crashes is a bug, not an outcome. Bounded in count and time.
     """
-    worker = Worker(
-        queue_names=["*"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test-worker",
-        excluded_queue_names=[],
-    )
+    worker = runner("test-worker", ["*"])
     ran: list[tuple[str, object]] = []
     deadline = time.monotonic() + timeout
     while len(ran) < max_tasks and time.monotonic() < deadline:

@@ -1,7 +1,8 @@
-"""A worker killed with SIGKILL in the middle of edits, for real: gunicorn and
-`manage.py worker` run as subprocesses on a temporary SQLite file, edits are started
-through the web form, the simulator holds them (latency), the worker is killed, a new
-one is started, and every edit must end exactly once.
+"""A worker killed with SIGKILL in the middle of edits, for real: gunicorn, `manage.py
+worker` and `manage.py reconcile` run as subprocesses on a temporary SQLite file, edits
+are started through the web form, the simulator holds them (latency), the worker and the
+reconciler beside it are killed, new ones are started, and every edit must end exactly
+once.
 
 Short leases and a fast reconciler keep this to seconds; the logic is the same as
 with the production defaults."""
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from .processes import ProcessStack
+
+pytestmark = pytest.mark.slow
 
 LATENCY = 3.0
 FAST = {
@@ -33,13 +36,24 @@ def stack(tmp_path_factory, simulator):
         stack.stop()
 
 
+def start_machine(stack, delivery: str) -> None:
+    """A worker with two threads and the reconciler, as one machine runs them."""
+    stack.start_worker(threads=2, RETOUCH_DELIVERY=delivery)
+    stack.start_reconciler(RETOUCH_DELIVERY=delivery)
+
+
+def kill_machine(stack) -> None:
+    """SIGKILL for every worker and reconciler: no process is left to notice."""
+    for process in stack.workers:
+        if process.poll() is None:
+            stack.kill(process)
+    stack.workers.clear()
+
+
 @pytest.fixture
 def fresh(stack, sim):
     """No edits, no worker and an idle simulator before each test."""
-    for worker in stack.workers:
-        if worker.poll() is None:
-            stack.kill(worker)
-    stack.workers.clear()
+    kill_machine(stack)
     assert all(row["status"] in ("succeeded", "failed") for row in stack.edits())
     already = len(stack.edits())
     sim.set_latency(LATENCY)
@@ -49,6 +63,11 @@ def fresh(stack, sim):
 def settled(stack, first_id: int):
     rows = [row for row in stack.edits() if row["id"] > first_id]
     return rows if rows and all(r["status"] in ("succeeded", "failed") for r in rows) else None
+
+
+def assert_no_task_left_running(stack) -> None:
+    """The task rows the killed worker had claimed end final too, not RUNNING forever."""
+    stack.wait_for(lambda: not stack.running_tasks(), timeout=10, what="no task row left running")
 
 
 def assert_exactly_once(rows) -> None:
@@ -61,7 +80,7 @@ def assert_exactly_once(rows) -> None:
 
 def test_a_worker_killed_while_waiting_on_sync_edits_loses_none_of_them(stack, sim, fresh):
     first_id = fresh
-    worker = stack.start_worker(threads=2, RETOUCH_DELIVERY="sync")
+    start_machine(stack, "sync")
     session = stack.sign_in("carol")
     for index in range(3):
         stack.start_edit(session, f"crash test sync {index}")
@@ -71,11 +90,11 @@ def test_a_worker_killed_while_waiting_on_sync_edits_loses_none_of_them(stack, s
         timeout=20,
         what="two requests held by the simulator",
     )
-    stack.kill(worker)
+    kill_machine(stack)
     rows = [row for row in stack.edits() if row["id"] > first_id]
     assert sorted(row["status"] for row in rows) == ["queued", "running", "running"]
 
-    stack.start_worker(threads=2, RETOUCH_DELIVERY="sync")
+    start_machine(stack, "sync")
     stack.wait_for(lambda: settled(stack, first_id), timeout=40, what="all edits to finish")
     rows = settled(stack, first_id)
     assert len(rows) == 3
@@ -83,13 +102,14 @@ def test_a_worker_killed_while_waiting_on_sync_edits_loses_none_of_them(stack, s
     # The two cut-off requests had no task id (sync mode): each was sent once more.
     assert sorted(row["attempts"] for row in rows) == [1, 2, 2]
     assert len(sim.edit_requests) == 3 + 2
+    assert_no_task_left_running(stack)
 
 
 def test_a_worker_killed_while_the_gateway_holds_callback_edits_sends_none_twice(stack, sim, fresh):
     first_id = fresh
     # The first edit's callback never comes: the Tasks API must finish that one.
     sim.push_fault("callback", mode="lost")
-    worker = stack.start_worker(threads=2, RETOUCH_DELIVERY="callback")
+    start_machine(stack, "callback")
     session = stack.sign_in("carol")
     for index in range(3):
         stack.start_edit(session, f"crash test callback {index}")
@@ -98,13 +118,13 @@ def test_a_worker_killed_while_the_gateway_holds_callback_edits_sends_none_twice
         timeout=20,
         what="three edits accepted by the gateway",
     )
-    stack.kill(worker)
+    kill_machine(stack)
     assert all(r["status"] == "running" for r in stack.edits() if r["id"] > first_id)
 
     # The two callbacks come to gunicorn while no worker runs; they wait in the queue.
     assert sim.wait_for_callbacks(2, timeout=LATENCY + 10)
     assert [c["status"] for c in sim.callbacks] == [202, 202]
-    stack.start_worker(threads=2, RETOUCH_DELIVERY="callback")
+    start_machine(stack, "callback")
     stack.wait_for(lambda: settled(stack, first_id), timeout=40, what="all edits to finish")
     rows = settled(stack, first_id)
     assert len(rows) == 3
@@ -112,3 +132,4 @@ def test_a_worker_killed_while_the_gateway_holds_callback_edits_sends_none_twice
     assert [row["attempts"] for row in rows] == [1, 1, 1]
     assert len(sim.edit_requests) == 3
     assert any(r.path.endswith("/tasks") for r in sim.requests)
+    assert_no_task_left_running(stack)

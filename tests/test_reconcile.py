@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.tasks import TaskResultStatus
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from editor.edits.models import Edit, ResultImage, Status
 from editor.edits.reconcile import reconcile
@@ -147,6 +149,46 @@ def test_a_crash_after_the_gateway_accepted_the_edit_does_not_send_it_again(call
     assert assert_settled([edit]) == {"succeeded": 1}
     edit.refresh_from_db()
     assert edit.attempts == 1
+
+
+def test_the_task_row_of_a_killed_worker_ends_failed(upstream, owner):
+    edit = make_edit(personal_team(owner), owner)
+    row = DBTaskResult.objects.get(pk=run_edit.enqueue(edit.pk).id)
+    row.claim("killed-worker")  # the worker took the task row...
+    assert edit.claim("sync", 60)  # ...and the edit, then died mid-request
+    expire_lease(edit, edit.lease_token)
+    DBTaskResult.objects.filter(pk=row.pk).update(started_at=timezone.now() - timedelta(minutes=5))
+    reconcile()
+    row.refresh_from_db()
+    assert row.status == TaskResultStatus.FAILED
+    assert row.finished_at is not None and "stopped" in row.traceback
+    assert run_queue() == [("run_edit", "succeeded")]
+    assert assert_settled([edit]) == {"succeeded": 1}
+
+
+def test_the_task_row_of_a_worker_killed_before_it_claimed_the_edit_ends_failed(upstream, owner):
+    edit = make_edit(personal_team(owner), owner)
+    row = DBTaskResult.objects.get(pk=run_edit.enqueue(edit.pk).id)
+    row.claim("killed-worker")  # died before claiming the edit: it is still queued
+    long_ago = timezone.now() - timedelta(hours=1)
+    DBTaskResult.objects.filter(pk=row.pk).update(started_at=long_ago)
+    Edit.objects.filter(pk=edit.pk).update(updated_at=long_ago)
+    assert reconcile()["requeued"] == 1
+    row.refresh_from_db()
+    assert row.status == TaskResultStatus.FAILED
+    assert run_queue() == [("run_edit", "succeeded")]
+    assert assert_settled([edit]) == {"succeeded": 1}
+
+
+def test_the_task_row_of_a_live_worker_is_left_running(upstream, owner):
+    edit = make_edit(personal_team(owner), owner)
+    row = DBTaskResult.objects.get(pk=run_edit.enqueue(edit.pk).id)
+    row.claim("live-worker")
+    assert edit.claim("sync", 60)  # its lease is renewed while the request waits
+    DBTaskResult.objects.filter(pk=row.pk).update(started_at=timezone.now() - timedelta(minutes=5))
+    assert reconcile() == {}
+    row.refresh_from_db()
+    assert row.status == TaskResultStatus.RUNNING
 
 
 def test_a_live_lease_is_left_alone(upstream, owner):

@@ -12,7 +12,7 @@ from django_tasks_db.models import DBTaskResult
 from editor.edits.management.commands.worker import Dispatcher
 from editor.edits.tasks import run_edit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 def dispatcher(threads: int = 3) -> Dispatcher:

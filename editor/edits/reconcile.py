@@ -1,10 +1,7 @@
 """The reconciler: the periodic pass that makes sure no edit is lost or stuck.
 
 Callbacks can be lost, workers can be killed mid-edit and task rows can vanish with
-them, so every worker process runs this every `RETOUCH_RECONCILE_SECONDS`
-(`manage.py worker` has the timer; django.tasks has no scheduler). Each step changes
-an edit only through a conditional UPDATE, so several processes reconciling at once
-do no harm. One pass:
+them. One pass:
 
 1. fails edits past `RETOUCH_EDIT_DEADLINE_SECONDS`, in plain words;
 2. takes over edits whose worker's lease ran out: with a task id the gateway has the
@@ -13,7 +10,12 @@ do no harm. One pass:
 3. asks the Tasks API (`retrieve_batch`, a page at a time) about callback-mode edits
    whose callback is overdue, and finishes those that are done;
 4. queues again any queued edit that has no task in the queue (its task row was lost);
-5. removes callback bodies that nobody picked up.
+5. marks failed the task rows a killed worker left running (django-tasks-db would
+   show them as running forever): rows of edit tasks whose edit no live lease holds;
+6. removes callback bodies that nobody picked up.
+
+`manage.py reconcile` runs a pass every `RETOUCH_RECONCILE_SECONDS`. Each step changes an
+edit only through a conditional UPDATE, so several reconcilers at once do no harm.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from editor.upstream import UpstreamError
 
 from . import delivery
 from .models import Delivery, Edit, Status
-from .queueing import RUN_EDIT, queue_attempt
+from .queueing import EDIT_TASKS, RUN_EDIT, queue_attempt
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ def reconcile(now: datetime | None = None) -> Counter:
     counts.update(recovered)
     counts.update(poll_overdue(now, to_poll))
     counts["requeued"] = requeue_orphans(now)
+    counts["tasks_failed"] = fail_dead_tasks(now)
     counts["spools_removed"] = sweep_spools(now)
     counts = +counts  # drop zeros
     if counts:
@@ -153,6 +156,42 @@ def requeue_orphans(now: datetime) -> int:
     if orphans:
         log.warning("Queued again %s edit(s) that had no task in the queue", len(orphans))
     return len(orphans)
+
+
+class WorkerLost(Exception):
+    """What a task row says when the worker running it stopped (recorded as its error)."""
+
+
+def fail_dead_tasks(now: datetime) -> int:
+    """Task rows still marked running although no worker runs them any more: rows of the
+    tasks that work on one edit (and hold its lease while they do) whose edit no live
+    lease holds, claimed longer than a lease ago. A worker that is merely slow renews its
+    lease, so its rows are left alone; one that was killed leaves its lease to run out.
+    (Should the worker still be there after all, its own result overwrites this one.)"""
+    started_before = now - timedelta(seconds=settings.RETOUCH_LEASE_SECONDS)
+    rows = (
+        DBTaskResult.objects.running()
+        .filter(task_path__in=EDIT_TASKS, started_at__lt=started_before)
+        .values_list("pk", "args_kwargs")[:MAX_RECOVERED]
+    )
+    edit_of = {pk: (args.get("args") or [None])[0] for pk, args in rows}
+    held = set(
+        Edit.objects.filter(pk__in=edit_of.values(), lease_expires_at__gte=now).values_list(
+            "pk", flat=True
+        )
+    )
+    dead = [pk for pk, edit_id in edit_of.items() if edit_id not in held]
+    if not dead:
+        return 0
+    log.warning("%s task(s) of stopped workers marked failed", len(dead))
+    return DBTaskResult.objects.filter(pk__in=dead, status=TaskResultStatus.RUNNING).update(
+        status=TaskResultStatus.FAILED,
+        finished_at=now,
+        return_value=None,
+        exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
+        traceback=f"{WorkerLost.__qualname__}: the worker running this task stopped before it "
+        "finished; the reconciler takes care of its edit.\n",
+    )
 
 
 def sweep_spools(now: datetime) -> int:
