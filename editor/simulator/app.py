@@ -210,7 +210,12 @@ class App:
         headers = {}
         if options.get("retry_after") is not None:
             headers["Retry-After"] = str(options["retry_after"])
-        status = int(options.get("status", DEFAULT_STATUS.get(fault.kind, 200)))
+        # Only the kinds with a default status take one; ``malformed`` is always a 200.
+        status = (
+            int(options.get("status", DEFAULT_STATUS[fault.kind]))
+            if fault.kind in DEFAULT_STATUS
+            else 200
+        )
         if fault.kind == "disconnect":
             # No status line at all: the record keeps status None.
             drop_connection(request.environ)
