@@ -11,7 +11,7 @@ from editor.simulator.server import Simulator
 
 from ..processes import PASSWORD, ProcessStack
 
-__all__ = ["PASSWORD", "sign_in"]
+__all__ = ["PASSWORD", "sign_in", "start_edit"]
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -67,3 +67,15 @@ def sign_in(page, stack: ProcessStack, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(stack.url + "/")
+
+
+def start_edit(page, photo: Path, prompt: str) -> None:
+    """Start a low-quality edit of `photo` from the gallery's form, and wait until its
+    card says it succeeded."""
+    page.get_by_label("Photos", exact=True).set_input_files([str(photo)])
+    page.get_by_label("What should change?").fill(prompt)
+    page.get_by_label("Quality").select_option("low")
+    page.get_by_role("button", name="Start edit").click()
+    page.locator(".edit-card", has_text=prompt).locator(".status-badge-succeeded").wait_for(
+        timeout=30_000
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .conftest import sign_in
+from .conftest import sign_in, start_edit
 
 pytestmark = pytest.mark.browser
 
@@ -49,10 +49,7 @@ def finished_edit_url(stack, browser, tmp_path_factory):
     Image.new("RGB", (200, 150), (120, 80, 60)).save(photo)
     page = browser.new_page()
     sign_in(page, stack, "ada11y")
-    page.get_by_label("Photos", exact=True).set_input_files([str(photo)])
-    page.get_by_label("What should change?").fill("Add a warm sunset light")
-    page.get_by_role("button", name="Start edit").click()
-    page.locator(".edit-card .status-badge-succeeded").first.wait_for(timeout=30_000)
+    start_edit(page, photo, "Add a warm sunset light")
     url = page.locator(".edit-card a.card-link").first.get_attribute("href")
     page.close()
     return url

@@ -7,7 +7,7 @@ import re
 import pytest
 from PIL import Image
 
-from .conftest import sign_in
+from .conftest import sign_in, start_edit
 
 pytestmark = pytest.mark.browser
 
@@ -66,10 +66,7 @@ def test_compare_slider_moves_with_the_keyboard(
     Image.new("RGB", (256, 256), (200, 200, 50)).save(photo)
     page = browser.new_page()
     sign_in(page, stack, "kim")
-    page.get_by_label("Photos", exact=True).set_input_files([str(photo)])
-    page.get_by_label("What should change?").fill("Make it night")
-    page.get_by_role("button", name="Start edit").click()
-    page.locator(".edit-card .status-badge-succeeded").first.wait_for(timeout=30_000)
+    start_edit(page, photo, "Make it night")
     page.locator(".edit-card a.card-link").first.click()
     slider = page.get_by_label("Slide to compare")
     slider.focus()

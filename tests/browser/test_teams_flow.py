@@ -8,7 +8,7 @@ import re
 import pytest
 from PIL import Image
 
-from .conftest import PASSWORD, sign_in
+from .conftest import PASSWORD, sign_in, start_edit
 from .test_accessibility import AXE, serious_violations
 
 pytestmark = pytest.mark.browser
@@ -18,16 +18,6 @@ UNLABELED_CONTROLS = """() => [...document.querySelectorAll('input, select, text
     .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
                   && !el.textContent.trim())
     .map(el => el.outerHTML)"""
-
-
-def start_edit(page, photo, prompt: str) -> None:
-    page.get_by_label("Photos", exact=True).set_input_files([str(photo)])
-    page.get_by_label("What should change?").fill(prompt)
-    page.get_by_label("Quality").select_option("low")
-    page.get_by_role("button", name="Start edit").click()
-    page.locator(".edit-card", has_text=prompt).locator(".status-badge-succeeded").wait_for(
-        timeout=30_000
-    )
 
 
 def test_owner_invites_a_viewer_who_joins_with_the_link_and_sees_the_team(

@@ -7,9 +7,8 @@ import json
 import pytest
 from PIL import Image
 
-from .conftest import sign_in
+from .conftest import sign_in, start_edit
 from .test_accessibility import AXE, serious_violations
-from .test_teams_flow import start_edit
 
 pytestmark = pytest.mark.browser
 
