@@ -15,7 +15,9 @@ them. One pass:
 6. removes callback bodies that nobody picked up.
 
 `manage.py reconcile` runs a pass every `RETOUCH_RECONCILE_SECONDS`. Each step changes an
-edit only through a conditional UPDATE, so several reconcilers at once do no harm.
+edit only through a conditional UPDATE, so several reconcilers at once do no harm. Like
+`delivery.py`, which finishes or retries the edits it recovers, it queues work through
+`queueing.py` and never imports `tasks.py`.
 """
 
 from __future__ import annotations

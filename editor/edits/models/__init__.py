@@ -13,7 +13,7 @@ from .files import (
     source_upload_to,
     thumbnail_upload_to,
 )
-from .states import PENDING_STATUSES, Delivery, Status, deadline_message
+from .states import PENDING_STATUSES, Delivery, Status
 
 __all__ = [
     "PENDING_STATUSES",
@@ -26,7 +26,6 @@ __all__ = [
     "Star",
     "Status",
     "_new_callback_token",
-    "deadline_message",
     "mask_upload_to",
     "result_upload_to",
     "source_upload_to",

@@ -47,19 +47,15 @@ class EditQuerySet(EditStateQuerySet):
     ) -> EditQuerySet:
         """The gallery's filters (GalleryFilterForm); an empty value means "any".
         Dates are instants, so the (team, -created_at) index serves the range."""
-        edits = self
-        if member:
-            edits = edits.filter(created_by__username=member)
-        if status:
-            edits = edits.filter(status=status)
-        if model:
-            edits = edits.filter(model=model)
-        if created_from:
-            edits = edits.filter(created_at__gte=created_from)
-        if created_before:
-            edits = edits.filter(created_at__lt=created_before)
-        if text:
-            edits = edits.filter(prompt__icontains=text)
+        given = {
+            "created_by__username": member,
+            "status": status,
+            "model": model,
+            "created_at__gte": created_from,
+            "created_at__lt": created_before,
+            "prompt__icontains": text,
+        }
+        edits = self.filter(**{lookup: value for lookup, value in given.items() if value})
         if starred_by is not None:
             edits = edits.filter(stars__user=starred_by)
         return edits

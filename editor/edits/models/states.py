@@ -98,8 +98,9 @@ class EditStateQuerySet(models.QuerySet):
         return self.filter(status=Status.RUNNING, lease_expires_at__lt=now)
 
     def finish(self, status: Status, now: datetime | None = None, **changes: Any) -> int:
-        """Make these edits final (succeeded or failed), letting go of any lease; the one
-        way every edit ends. Returns how many rows changed."""
+        """Make these edits final (succeeded or failed), letting go of any lease: the one
+        way every edit ends. The caller narrows the rows to those it may finish (pending,
+        or held under its lease). Returns how many rows changed."""
         now = now or timezone.now()
         return self.update(
             status=status,
