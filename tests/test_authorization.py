@@ -226,13 +226,10 @@ CASES = [
         data=lambda w: {"pending": f"{w.edit.pk}:running"},
     ),
     Case("edit_detail", "GET", members(Outcome(200, shows_team=True)), kwargs=edit_kwargs),
-    Case(
-        "edit_retry",
-        "POST",
-        editors(WROTE),
-        kwargs=owners_edit_kwargs,
-        why="any-edit-of-the-team",
-    ),
+    # Retrying follows the delete rule: editors their own edits, owners anyone's.
+    # (the editor's own edit has succeeded: allowed, but there is nothing to retry)
+    Case("edit_retry", "POST", editors(REFUSED), kwargs=edit_kwargs, why="editors-own"),
+    Case("edit_retry", "POST", owners(WROTE), kwargs=owners_edit_kwargs, why="someone-elses"),
     Case("edit_delete", "GET", editors(READ), kwargs=edit_kwargs, why="editors-own"),
     Case("edit_delete", "POST", editors(WROTE), kwargs=edit_kwargs, why="editors-own"),
     Case("edit_delete", "POST", owners(WROTE), kwargs=owners_edit_kwargs, why="someone-elses"),

@@ -24,11 +24,22 @@ MANIFEST_COLUMNS = [
 ]
 
 
+# A cell starting with one of these is a formula to spreadsheet programs; OWASP's advice
+# (CSV injection) is to make such cells text with a leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(value):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def manifest_csv(rows: list[dict]) -> bytes:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: _as_text(value) for key, value in row.items()} for row in rows)
     # A BOM so that spreadsheet programs open the prompts' accents correctly.
     return ("\ufeff" + out.getvalue()).encode()
 

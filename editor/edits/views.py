@@ -8,6 +8,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, Stream
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
@@ -167,6 +168,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "sources": edit.sources.all(),
         "results": edit.results.all(),
         "can_create": membership.can(Action.CREATE_EDIT),
+        "can_retry": can_change_edit(membership, edit),
         "can_delete": can_change_edit(membership, edit),
         "ancestors": edit.ancestors(),
         "children": edit.children.select_related("created_by").order_by("created_at"),
@@ -179,7 +181,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def retry(request: HttpRequest, pk: int) -> HttpResponse:
-    edit, _ = get_edit_for_user(request, pk, Action.CREATE_EDIT)
+    # Retrying follows the delete rule: editors their own edits, owners anyone's.
+    edit, _ = get_edit_for_user(request, pk, Action.CHANGE_OWN_EDIT)
     refusal = edit.status == Status.FAILED and limits.refusal_for_new_edit(edit.team, request.user)
     if refusal:
         messages.error(request, refusal.message)
@@ -187,8 +190,9 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
             response = render(request, "base.html#messages")
             return reswap(retarget(response, "#messages"), "innerHTML")
         return redirect("edit_detail", pk=edit.pk)
-    if edit.status == Status.FAILED:
-        edit.requeue()
+    # Only the request whose conditional update put the edit back in the queue queues
+    # its task: concurrent retries of one edit queue it once.
+    if edit.status == Status.FAILED and edit.requeue():
         enqueue_edit(edit)
     if request.htmx:
         edit = Edit.objects.for_gallery().with_star_for(request.user).get(pk=edit.pk)
@@ -314,7 +318,18 @@ def star(request: HttpRequest, pk: int) -> HttpResponse:
     edit.is_starred = Star.toggle(edit, request.user)
     if request.htmx:
         return render(request, "edits/home.html#star", {"edit": edit})
-    return redirect(request.POST.get("next") or reverse("edit_detail", args=[edit.pk]))
+    return redirect(_safe_next(request, reverse("edit_detail", args=[edit.pk])))
+
+
+def _safe_next(request: HttpRequest, fallback: str) -> str:
+    """The page a form asks to return to, if it is a page of this site; else `fallback`.
+    (Sign-in's `next` is checked the same way by Django's LoginView.)"""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
 
 
 MAX_BULK = 200

@@ -21,9 +21,9 @@ from .models import Invitation, Membership, Profile, Role, Team
 
 class Action(StrEnum):
     VIEW = "view"  # see the gallery, details, download
-    CREATE_EDIT = "create_edit"  # start, retry, iterate
-    CHANGE_OWN_EDIT = "change_own_edit"  # delete one's own edits (starring is VIEW)
-    CHANGE_ANY_EDIT = "change_any_edit"  # delete anyone's edits in the team
+    CREATE_EDIT = "create_edit"  # start an edit, edit a result further
+    CHANGE_OWN_EDIT = "change_own_edit"  # retry or delete one's own edits (starring is VIEW)
+    CHANGE_ANY_EDIT = "change_any_edit"  # retry or delete anyone's edits in the team
     MANAGE_TEAM = "manage_team"  # members, roles, invitations, budget, activity log
 
 
