@@ -250,12 +250,18 @@ RETOUCH_RETRY_MAX_SECONDS = envfloat("RETOUCH_RETRY_MAX_SECONDS", 300)
 # A worker renews its claim on an edit every third of this while it works; an edit whose
 # claim ran out (the worker crashed) is picked up again by the reconciler.
 RETOUCH_LEASE_SECONDS = envfloat("RETOUCH_LEASE_SECONDS", 60)
-# How often each worker process runs the reconciler, and how long after the service
+# How often `manage.py reconcile` runs the reconciler, and how long after the service
 # accepted an edit its callback counts as overdue (then the Tasks API is asked).
 RETOUCH_RECONCILE_SECONDS = envfloat("RETOUCH_RECONCILE_SECONDS", 30)
 RETOUCH_CALLBACK_GRACE_SECONDS = envfloat("RETOUCH_CALLBACK_GRACE_SECONDS", 120)
 # An edit still unfinished this long after its first attempt started fails, in words.
 RETOUCH_EDIT_DEADLINE_SECONDS = envfloat("RETOUCH_EDIT_DEADLINE_SECONDS", 1800)
+# Hosts result images may be downloaded from besides the API's own: exact names, or a
+# leading dot for any subdomain. Addresses in private, loopback and link-local ranges
+# are refused for every host but the API's own (editor/upstream/transport.py).
+RETOUCH_RESULT_HOSTS = envlist(
+    "RETOUCH_RESULT_HOSTS", ".acedata.cloud,oaidalleapiprodscus.blob.core.windows.net"
+)
 # Largest callback body accepted (413 beyond); it is streamed to storage, not memory.
 RETOUCH_CALLBACK_MAX_MB = envint("RETOUCH_CALLBACK_MAX_MB", 64)
 # Threads per `manage.py worker` process: each runs one task at a time.
