@@ -1,4 +1,5 @@
-"""Results the service leaves at a URL: downloaded, kept, bounded, and only over http(s)."""
+"""Results the service leaves at a URL: downloaded, kept, bounded, and only over http(s).
+Where they may be downloaded from is in test_result_hosts.py."""
 
 from __future__ import annotations
 
@@ -34,19 +35,28 @@ def test_callback_with_url_results_is_downloaded_through_the_client(sim, client)
     result = client.parse_callback(payload)
     assert result.images[0].url.startswith(sim.root_url)
     assert result.images[0].content_type == "image/png"
-    assert parse_callback(payload).images[0].data == result.images[0].data
+    # Without the client no API host is known, and the simulator's is a loopback address.
+    with pytest.raises(UpstreamError) as info:
+        parse_callback(payload)
+    assert info.value.code == "result_host_refused"
 
 
 def test_url_result_that_cannot_be_downloaded_is_download_failed(sim, client):
     missing = f"{sim.root_url}/_sim/files/{'0' * 32}.png"
-    for url in (missing, f"http://127.0.0.1:{closed_port()}/x.png"):
-        with pytest.raises(UpstreamError) as info:
-            client.parse_callback(
-                {"success": True, "trace_id": "tr", "data": {"data": [{"url": url}]}}
-            )
-        err = info.value
-        assert (err.code, err.retryable, err.trace_id) == ("download_failed", True, "tr")
-        assert_plain(err.message)
+    with pytest.raises(UpstreamError) as info:
+        client.parse_callback(
+            {"success": True, "trace_id": "tr", "data": {"data": [{"url": missing}]}}
+        )
+    err = info.value
+    assert (err.code, err.retryable, err.trace_id) == ("download_failed", True, "tr")
+    assert_plain(err.message)
+
+
+def test_url_result_on_an_api_host_that_does_not_answer_is_download_failed():
+    base = f"http://127.0.0.1:{closed_port()}/openai"
+    with ImagesClient(base, "sk-test", timeout=(2, 5)) as c, pytest.raises(UpstreamError) as info:
+        c.parse_callback({"data": [{"url": base.replace("/openai", "/x.png")}]})
+    assert (info.value.code, info.value.retryable) == ("download_failed", True)
 
 
 def test_url_result_over_the_download_cap_is_too_large(sim):
@@ -58,4 +68,4 @@ def test_url_result_over_the_download_cap_is_too_large(sim):
 def test_non_http_result_urls_are_never_fetched(client):
     with pytest.raises(UpstreamError) as info:
         client.parse_callback({"data": [{"url": "file:///etc/passwd"}]})
-    assert info.value.code == "download_failed"
+    assert (info.value.code, info.value.retryable) == ("result_host_refused", False)

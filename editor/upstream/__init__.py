@@ -15,10 +15,12 @@ from .capabilities import (
 from .client import ImagesClient
 from .errors import UpstreamError
 from .parsing import CallbackTaskId, parse_callback
+from .result_hosts import DEFAULT_RESULT_HOSTS
 from .schema import Accepted, EditRequest, EditResult, ImageInput, ResultImage, TaskInfo
 
 __all__ = [
     "DEFAULT_MODEL",
+    "DEFAULT_RESULT_HOSTS",
     "MODELS",
     "Accepted",
     "CallbackTaskId",

@@ -25,6 +25,7 @@ from .parsing import (
     parse_task,
     parse_tasks_answer,
 )
+from .result_hosts import ResultHosts
 from .schema import Accepted, EditRequest, EditResult, TaskInfo
 from .transport import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -44,6 +45,11 @@ class ImagesClient:
 
     ``timeout`` is (connect, read) in seconds, or a single number: the read timeout, how long
     to wait for an answer, with connecting bounded by ``DEFAULT_CONNECT_TIMEOUT``.
+
+    Result images are downloaded from the API's own host and port and from ``result_hosts``
+    (host names, or ``.domain`` for a domain and its subdomains; ``DEFAULT_RESULT_HOSTS``
+    when None), never from a private, loopback or link-local address but the API's: see
+    ``result_hosts``. ``session`` is for talking to the API only; downloads use their own.
     """
 
     def __init__(
@@ -56,6 +62,7 @@ class ImagesClient:
         *,
         max_response_bytes: int | None = None,
         user_agent: str = USER_AGENT,
+        result_hosts: Iterable[str] | None = None,
     ) -> None:
         base = base_url.rstrip("/")
         self.base_url = base
@@ -64,7 +71,14 @@ class ImagesClient:
         self.max_download_bytes = max_download_bytes
         # base64 inflates by a third and a response may hold several images.
         self.max_response_bytes = max_response_bytes or 2 * max_download_bytes
-        self.transport = Transport(api_key, timeout=timeout, user_agent=user_agent, session=session)
+        self.result_hosts = ResultHosts(base, result_hosts)
+        self.transport = Transport(
+            api_key,
+            timeout=timeout,
+            user_agent=user_agent,
+            session=session,
+            result_hosts=self.result_hosts,
+        )
 
     @property
     def timeout(self) -> tuple[float, float]:

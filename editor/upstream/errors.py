@@ -128,6 +128,12 @@ _CATEGORIES: dict[str, tuple[str, bool]] = {
         "Retouch could not download the finished image from the image service. " + _TRY_AGAIN,
         True,
     ),
+    # A refused host will be refused next time too: fail the edit rather than retry.
+    "result_host_refused": (
+        "The image service returned a result at an address Retouch does not download from, "
+        "so the edit cannot finish. An administrator can check RETOUCH_RESULT_HOSTS.",
+        False,
+    ),
     "too_large": (
         "The finished image is larger than Retouch accepts, so it was not downloaded. Try "
         "fewer results or a smaller size.",
@@ -184,6 +190,7 @@ _CODE_CATEGORY: dict[str, str] = {
     "connection_lost": "connection_lost",
     "malformed_response": "malformed_response",
     "download_failed": "download_failed",
+    "result_host_refused": "result_host_refused",
     "too_large": "too_large",
 }
 

@@ -14,10 +14,11 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import UpstreamError, error_from_body, is_error_body
+from .result_hosts import ResultHosts
 from .schema import Accepted, EditResult, ResultImage, TaskInfo
 from .transport import Answer, Downloader, OneOffDownloader, host
 
@@ -55,14 +56,18 @@ def parse_accepted(answer: Answer) -> Accepted:
 
 
 def parse_callback(
-    payload: bytes | str | Mapping[str, Any], *, client: ImagesClient | None = None
+    payload: bytes | str | Mapping[str, Any],
+    *,
+    client: ImagesClient | None = None,
+    result_hosts: Iterable[str] | None = None,
 ) -> EditResult:
     """Read the gateway's callback body: an EditResult on success, UpstreamError otherwise
     (``malformed_response`` for anything that is not a callback body).
 
     The callback is unauthenticated (its URL is the only secret) and URL results are
-    downloaded, so only http(s) URLs are fetched, with the size cap of ``client`` or the
-    default one.
+    downloaded: with ``client``, from where it downloads and within its size cap; without,
+    only from ``result_hosts`` (``DEFAULT_RESULT_HOSTS`` when None), never from a private
+    address, and within the default cap.
     """
     started = time.monotonic()
     if isinstance(payload, Mapping):
@@ -77,7 +82,7 @@ def parse_callback(
     try:
         if client is not None:
             return parse_result(data, request_id=None, download=client.download, started=started)
-        with OneOffDownloader() as download:
+        with OneOffDownloader(ResultHosts(None, result_hosts)) as download:
             return parse_result(data, request_id=None, download=download, started=started)
     except UpstreamError as exc:
         # A failure callback still says which task it is about; the app checks that.

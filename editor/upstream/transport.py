@@ -5,6 +5,9 @@ bound of size and time, and turns every network failure into ``UpstreamError``.
   decides, from ``UpstreamError.retryable`` and ``retry_after``.
 * Nothing from ``requests`` or ``urllib3`` leaves this module; what the answer means is for
   ``parsing`` to say.
+* Result images are downloaded only from the hosts ``result_hosts`` allows, through a session
+  of their own whose connections enforce that rule, following redirects one checked hop at a
+  time.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
 
 from .errors import UpstreamError, error_from_http
+from .result_hosts import GuardedAdapter, RefusedResultHost, ResultHosts
 
 USER_AGENT = "Retouch/0.1"
 # A service that is up accepts a connection within seconds; only its answer may take minutes
@@ -32,6 +36,9 @@ DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 # must not cost memory.
 _MAX_ERROR_BODY_BYTES = 1024 * 1024
 _CHUNK = 64 * 1024
+# A CDN may redirect to a signed URL once or twice; more is a loop or a detour.
+MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 # A single number is the read timeout (how long to wait for the answer); a pair is
 # (connect, read), as in ``requests``.
@@ -69,12 +76,16 @@ class Transport:
         timeout: Timeout = DEFAULT_TIMEOUT,
         user_agent: str = USER_AGENT,
         session: requests.Session | None = None,
+        result_hosts: ResultHosts | None = None,
     ) -> None:
         self.timeout = connect_and_read(timeout)
         self.user_agent = user_agent
         self._api_key = api_key
         self._owns_session = session is None
         self.session = session or requests.Session()
+        # No API host known: only the default allow-list, never a private address.
+        self.result_hosts = result_hosts or ResultHosts(None)
+        self._downloads: requests.Session | None = None
 
     def __repr__(self) -> str:
         # Never the key: clients end up in logs and tracebacks.
@@ -83,6 +94,8 @@ class Transport:
     def close(self) -> None:
         if self._owns_session:
             self.session.close()
+        if self._downloads is not None:
+            self._downloads.close()
 
     def post(self, url: str, data: Any, content_type: str, *, max_bytes: int) -> Answer:
         """POST ``data`` with our key and read the answer (at most ``max_bytes``); a non-2xx
@@ -142,37 +155,78 @@ class Transport:
 
     def download(self, url: str, *, max_bytes: int, trace_id: str | None) -> bytes:
         """GET a result image, without our key (the URL usually points at a CDN, not at the
-        API); only http(s) URLs, since the URL may come from an unauthenticated callback."""
+        API), only from where ``result_hosts`` allows, since the URL may come from an
+        unauthenticated callback. Each redirect is checked like the first URL."""
 
         def failed(detail: str, code: str = "download_failed") -> UpstreamError:
             return UpstreamError(code, detail=detail, trace_id=trace_id)
 
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise failed(f"refusing to download a result from a non-http URL ({url[:80]})")
-        try:
-            response = self.session.get(
-                url, stream=True, timeout=self.timeout, headers={"User-Agent": self.user_agent}
-            )
-        except requests.RequestException as exc:
-            raise failed(f"{host(url)}: {describe(exc)}") from exc
-        with response:
-            if response.status_code != 200:
-                raise failed(f"HTTP {response.status_code} from {host(url)}")
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
             try:
-                return read_limited(response, max_bytes, self.timeout[1], strict=True)
-            except BodyTooLarge:
-                raise failed(
-                    f"the image at {host(url)} is larger than {max_bytes} bytes", code="too_large"
-                ) from None
-            except (BodyTooSlow, requests.RequestException) as exc:
-                raise failed(f"{host(url)}: {describe(exc)}") from exc
+                self.result_hosts.check(current)
+                response = self._download_session().get(
+                    current,
+                    stream=True,
+                    timeout=self.timeout,
+                    headers={"User-Agent": self.user_agent},
+                    allow_redirects=False,
+                )
+            except RefusedResultHost as exc:
+                raise refused_result(exc, url, current, trace_id) from None
+            except requests.RequestException as exc:
+                raise failed(f"{host(current)}: {describe(exc)}") from exc
+            except OSError as exc:  # the check's own lookup (RequestException is one too)
+                raise failed(f"{host(current)}: could not resolve ({describe(exc)})") from exc
+            with response:
+                location = response.headers.get("Location")
+                if response.status_code in _REDIRECTS and location:
+                    current = urljoin(current, location)
+                    continue
+                if response.status_code != 200:
+                    raise failed(f"HTTP {response.status_code} from {host(current)}")
+                try:
+                    return read_limited(response, max_bytes, self.timeout[1], strict=True)
+                except BodyTooLarge:
+                    raise failed(
+                        f"the image at {host(current)} is larger than {max_bytes} bytes",
+                        code="too_large",
+                    ) from None
+                except (BodyTooSlow, requests.RequestException) as exc:
+                    raise failed(f"{host(current)}: {describe(exc)}") from exc
+        raise failed(f"{host(url)} redirected more than {MAX_REDIRECTS} times")
+
+    def _download_session(self) -> requests.Session:
+        """Downloads never share the API's session: theirs connects only where
+        ``result_hosts`` allows, and redirects are ours to follow."""
+        if self._downloads is None:
+            self._downloads = requests.Session()
+            adapter = GuardedAdapter(self.result_hosts)
+            self._downloads.mount("http://", adapter)
+            self._downloads.mount("https://", adapter)
+        return self._downloads
+
+
+def refused_result(
+    exc: RefusedResultHost, url: str, current: str, trace_id: str | None
+) -> UpstreamError:
+    """Never retried: a host that is refused now will be refused next time. The detail says
+    which host and why, and nothing any refused host sent (none was asked)."""
+    via = f" (redirected from {host(url)})" if current != url else ""
+    return UpstreamError(
+        "result_host_refused",
+        detail=f"did not download from {exc.host}{via}: {exc.reason}",
+        trace_id=trace_id,
+    )
 
 
 class OneOffDownloader:
     """Downloads with the default limits through a session opened only if a callback actually
-    holds URLs, and closed afterwards."""
+    holds URLs, and closed afterwards; from the hosts ``result_hosts`` allows (by default
+    ``DEFAULT_RESULT_HOSTS``, and no API host, since none is known here)."""
 
-    def __init__(self) -> None:
+    def __init__(self, result_hosts: ResultHosts | None = None) -> None:
+        self._result_hosts = result_hosts
         self._transport: Transport | None = None
 
     def __enter__(self) -> Downloader:
@@ -184,7 +238,7 @@ class OneOffDownloader:
 
     def _download(self, url: str, trace_id: str | None) -> bytes:
         if self._transport is None:
-            self._transport = Transport(api_key="")
+            self._transport = Transport(api_key="", result_hosts=self._result_hosts)
         return self._transport.download(
             url, max_bytes=DEFAULT_MAX_DOWNLOAD_BYTES, trace_id=trace_id
         )
@@ -283,4 +337,6 @@ def describe(exc: BaseException) -> str:
 
 
 def host(url: str) -> str:
-    return urlsplit(url).netloc or "the result URL"
+    """``host[:port]`` of ``url``, without any user name or password in it."""
+    netloc = urlsplit(url).netloc.rpartition("@")[2]
+    return netloc[:100] or "the result URL"
