@@ -4,7 +4,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from editor.teams.forms import FirstAdminForm
 from editor.teams.models import Membership, Role, Team
+from editor.teams.views import create_first_admin
 
 from .factories import make_user
 
@@ -84,3 +86,13 @@ def test_wrong_password_says_so_without_signing_in(client):
     response = client.post(reverse("login"), {"username": "bob", "password": "nope"})
     assert response.status_code == 200
     assert b"correct username and password" in response.content
+
+
+def test_a_form_validated_before_someone_else_became_first_admin_creates_nobody(client):
+    form = FirstAdminForm(
+        {"username": "slow", "password1": "A-long-pass-9!", "password2": "A-long-pass-9!"}
+    )
+    assert form.is_valid()
+    make_user("quick")  # finished first, while the slow form was being checked
+    assert create_first_admin(form) is None
+    assert not get_user_model().objects.filter(username="slow").exists()

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -43,8 +43,31 @@ ACTIVITY_PAGE_SIZE = 50
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
+# Any fixed number that no other advisory lock in Retouch uses.
+FIRST_ADMIN_LOCK = 7_265_746_001
+
+
 def needs_first_admin() -> bool:
     return not get_user_model().objects.exists()
+
+
+def create_first_admin(form: FirstAdminForm):
+    """The first administrator from a valid form, or None when someone else became
+    the first one meanwhile.
+
+    Two people sending the form on a fresh install must not both become administrator,
+    and no row exists yet to lock. SQLite's IMMEDIATE transactions already take the
+    database's write lock when they begin; on PostgreSQL a transaction-level advisory
+    lock does the same for this one check, and is released by the commit or rollback
+    (so a pooled connection never keeps it).
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FIRST_ADMIN_LOCK])
+        if not needs_first_admin():
+            return None
+        return form.save()
 
 
 def setup(request: HttpRequest) -> HttpResponse:
@@ -53,11 +76,9 @@ def setup(request: HttpRequest) -> HttpResponse:
         raise Http404("Retouch is already set up.")
     form = FirstAdminForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            # Two people racing through the form on a fresh install: only the first wins.
-            if not needs_first_admin():
-                raise Http404("Retouch is already set up.")
-            user = form.save()
+        user = create_first_admin(form)
+        if user is None:
+            raise Http404("Retouch is already set up.")
         login(request, user, backend=MODEL_BACKEND)
         return redirect("home")
     return render(request, "teams/setup.html", {"form": form})
