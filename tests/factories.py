@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from editor.edits.models import Edit, ResultImage, SourceImage, Status
+from editor.edits.models import Edit, LedgerEntry, ResultImage, SourceImage, Status
 from editor.teams.models import Invitation, Membership, Profile, Role, Team
 
 PASSWORD = "correct horse battery staple"
@@ -111,6 +111,10 @@ def make_edit(
         model=model,
         params=params if params is not None else {"size": "1024x1024"},
     )
+    # Started through the app, it would have been counted for the rate limit.
+    LedgerEntry.objects.create(
+        team=team, user=user, edit=edit, kind=LedgerEntry.Kind.STARTED, created_at=edit.created_at
+    )
     for position in range(sources):
         data = image_bytes((64, 64), (20 * position, 100, 200))
         source = SourceImage(
@@ -162,6 +166,15 @@ def make_priced_edit(
     edit.cost_usd = Decimal(cost)
     edit.finished_at = finished_at or timezone.now()
     edit.save(update_fields=["usage", "cost_usd", "finished_at"])
+    # Finished through the app, its cost would have been counted for the budget.
+    LedgerEntry.objects.create(
+        team=team,
+        user=user,
+        edit=edit,
+        kind=LedgerEntry.Kind.COST,
+        cost_usd=edit.cost_usd,
+        created_at=edit.finished_at,
+    )
     return edit
 
 

@@ -158,9 +158,14 @@ class ProcessStack:
         return session
 
     def start_edit(self, session: requests.Session, prompt: str) -> None:
+        response = self.post_edit(session, prompt)
+        assert response.status_code == 302, response.text[:500]
+
+    def post_edit(self, session: requests.Session, prompt: str) -> requests.Response:
+        """The edit form, posted as without JavaScript."""
         png = io.BytesIO()
         Image.new("RGB", (64, 64), (200, 60, 40)).save(png, "PNG")
-        response = session.post(
+        return session.post(
             self.url + "/edits/new/",
             data={
                 "model": "gpt-image-1",
@@ -173,7 +178,6 @@ class ProcessStack:
             timeout=30,
             allow_redirects=False,
         )
-        assert response.status_code == 302, response.text[:500]
 
     # -- reading the database -----------------------------------------------------------------
 

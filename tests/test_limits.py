@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from editor.edits.limits import month_bounds, parse_rate
-from editor.edits.models import Edit, SourceImage, Status
+from editor.edits.models import Edit, LedgerEntry, SourceImage, Status
 from editor.teams.models import Team
 
 from .factories import HTMX, Role, make_edit, make_priced_edit, make_team, post_edit
@@ -33,10 +33,11 @@ def spend_the_budget(team: Team, user) -> str:
 
 
 def created_at(user, *ages: timedelta) -> None:
-    """Edits by `user` created this long ago (in their own team)."""
+    """Edits by `user` started this long ago (in their own team)."""
     for age in ages:
         edit = make_edit(make_team(f"Team {age}", {user: Role.OWNER}), user, sources=0)
         Edit.objects.filter(pk=edit.pk).update(created_at=timezone.now() - age)
+        LedgerEntry.objects.filter(edit=edit).update(created_at=timezone.now() - age)
 
 
 # --- Monthly budget -----------------------------------------------------------------------

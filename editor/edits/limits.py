@@ -1,11 +1,14 @@
 """The two rules that can refuse a new edit (or a retry) before anything is stored or
 sent upstream: the team's monthly budget and the person's rate limit.
 
-Both are counted from the database, so they hold however many web processes there
-are. They are checked just before the edit is created, not under a lock: two requests
-arriving at the same instant can both pass and overshoot by one, and edits still
-waiting for their result have no cost yet. Both limits are meant to keep spending in
-check, not to be exact to the cent.
+Both are counted from the usage ledger (models/ledger.py), which deleting an edit does
+not change, so they hold however many web processes there are and whatever people
+delete. A view checks them first, before it reads the uploads, so someone over a limit
+costs the server nothing; then `admit` checks them again and the start is counted in
+the same transaction as the edit's rows, with the person's and the team's rows locked
+(on SQLite the IMMEDIATE transaction serialises writers anyway), so concurrent
+submissions cannot slip past the limit. Edits still waiting for their result have no
+cost yet, so the budget can end a little over, as the README says.
 """
 
 import re
@@ -14,6 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from django.utils import timezone
@@ -21,7 +25,7 @@ from django.utils.timesince import timeuntil
 
 from editor.teams.models import Team, format_usd
 
-from .models import Edit
+from .models import LedgerEntry
 
 PERIODS = {
     "second": timedelta(seconds=1),
@@ -49,10 +53,30 @@ class Refusal:
         return response
 
 
+class LimitReached(Exception):
+    """`admit` refused: nothing of the edit may be stored."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
 def refusal_for_new_edit(team: Team, user, now: datetime | None = None) -> Refusal | None:
     """None when `user` may start an edit in `team` now (a retry counts as one)."""
     now = now or timezone.now()
     return budget_refusal(team, now) or rate_refusal(user, now)
+
+
+def admit(team: Team, user, kind: str, edit) -> None:
+    """Check both limits and count one start (or retry) of `edit`, as one step: call it
+    inside the transaction that stores the edit. Raises LimitReached."""
+    # Always in this order (person, then team), so two admits never wait on each other.
+    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values("pk"))
+    list(Team.objects.select_for_update().filter(pk=team.pk).values("pk"))
+    refusal = refusal_for_new_edit(team, user)
+    if refusal:
+        raise LimitReached(refusal)
+    LedgerEntry.objects.create(team=team, user=user, edit=edit, kind=kind)
 
 
 # --- Monthly budget ---------------------------------------------------------------------
@@ -67,9 +91,10 @@ def month_bounds(moment: datetime) -> tuple[datetime, datetime]:
 
 
 def month_spend(team: Team, now: datetime | None = None) -> Decimal:
-    """The team's estimated spend this calendar month (edits finished in it)."""
+    """The team's estimated spend this calendar month (edits finished in it, deleted
+    ones included)."""
     start, end = month_bounds(now or timezone.now())
-    return Edit.objects.for_team(team).cost_between(start, end)
+    return LedgerEntry.objects.spend(team, start, end)
 
 
 def budget_refusal(team: Team, now: datetime) -> Refusal | None:
@@ -104,14 +129,14 @@ def parse_rate(text: str) -> tuple[int, timedelta] | None:
 
 
 def rate_refusal(user, now: datetime) -> Refusal | None:
-    """Refused once the person has created the allowed number of edits within the
-    window, in any team; they may go on when the oldest of those leaves it."""
+    """Refused once the person has started (or retried) the allowed number of edits
+    within the window, in any team; they may go on when the oldest of those leaves it."""
     rate = parse_rate(settings.RETOUCH_RATE_LIMIT)
     if rate is None:
         return None
     count, window = rate
     recent = list(
-        Edit.objects.filter(created_by=user, created_at__gt=now - window)
+        LedgerEntry.objects.starts_by(user, now - window)
         .order_by("-created_at")
         .values_list("created_at", flat=True)[:count]
     )

@@ -12,8 +12,9 @@ from django.db import transaction
 from editor.teams.models import Activity
 from editor.upstream import EditResult, ImagesClient
 
+from . import limits
 from .imaging import result_size
-from .models import Edit, ResultImage, SourceImage, Status
+from .models import Edit, LedgerEntry, ResultImage, SourceImage, Status
 from .queueing import queue_attempt
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,8 @@ def upstream_client() -> ImagesClient:
     return ImagesClient(
         base_url=settings.OPENAI_BASE_URL,
         api_key=settings.OPENAI_API_KEY,
-        timeout=(10, settings.OPENAI_TIMEOUT),
+        timeout=settings.OPENAI_TIMEOUT,  # to read the answer; connecting has its own bound
+        result_hosts=settings.RETOUCH_RESULT_HOSTS,
     )
 
 
@@ -48,11 +50,13 @@ def create_edit(
     mask=None,
     parent: Edit | None = None,
 ) -> Edit:
-    """Store a new edit with its photos and mask, and queue it.
+    """Store a new edit with its photos and mask, and queue it; LimitReached (and nothing
+    stored) when the person's rate limit or the team's budget does not allow it now.
 
-    The files are written first, then the rows in one short transaction: on SQLite one
-    writer at a time gets in, and nobody should wait while another writes files. If the
-    rows cannot be stored, the files written for them are removed again.
+    The files are written first, then the rows in one short transaction, which also
+    checks and counts the start (limits.admit): on SQLite one writer at a time gets in,
+    and nobody should wait while another writes files. If the rows cannot be stored,
+    the files written for them are removed again.
     """
     written: list[str] = []
     try:
@@ -82,6 +86,7 @@ def create_edit(
             written.append(edit.mask.name)
         with transaction.atomic():
             edit.save()
+            limits.admit(edit.team, membership.user, LedgerEntry.Kind.STARTED, edit)
             for source in sources:
                 source.edit = edit
             SourceImage.objects.bulk_create(sources)
@@ -91,6 +96,18 @@ def create_edit(
         _remove(written)
         raise
     return edit
+
+
+def retry_edit(edit: Edit, *, by) -> bool:
+    """A person's Retry of a failed edit: back to the queue, counted like a new start;
+    False when it was not failed any more (a concurrent Retry won), LimitReached when a
+    limit does not allow it. Only the request that really requeued it queues a task."""
+    with transaction.atomic():
+        if not edit.requeue():
+            return False
+        limits.admit(edit.team, by, LedgerEntry.Kind.RETRIED, edit)
+        enqueue_edit(edit)
+    return True
 
 
 def store_results(edit: Edit, result: EditResult) -> bool:

@@ -3,8 +3,10 @@ month, and this month's spend against the budget.
 
 Every member sees it, viewers included: a team keeps an eye on spending together. The
 totals are aggregated in the database (a fixed number of queries however many edits
-there are), and months are counted by when an edit finished, as the budget is
-(`limits.month_spend`), so the page and the budget never disagree.
+there are), and months are counted by when an edit finished, as the budget is. The
+spend against the budget is the budget's own figure (`limits.month_spend`, from the
+usage ledger), so it still counts edits deleted since; the tables list the edits that
+remain.
 """
 
 from django.contrib.auth.decorators import login_required

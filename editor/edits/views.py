@@ -19,7 +19,7 @@ from . import limits
 from .bulk import bulk_zip, result_entry
 from .forms import EditForm, GalleryFilterForm
 from .models import Edit, Star, Status
-from .services import EditInProgress, create_edit, delete_edit, enqueue_edit
+from .services import EditInProgress, create_edit, delete_edit, retry_edit
 from .zipstream import stream_zip
 
 PAGE_SIZE = 24
@@ -97,35 +97,52 @@ def create(request: HttpRequest) -> HttpResponse:
     membership = membership_for(request)
     if not membership.can(Action.CREATE_EDIT):
         raise PermissionDenied("Viewers can look and download, but not start edits.")
+    # The limits first: someone over one costs no image checks at all. The form is shown
+    # again with the words typed (no file is opened); nothing is stored or sent.
+    refusal = limits.refusal_for_new_edit(membership.team, request.user)
+    if refusal:
+        return _refused(request, membership, EditForm(request.POST), refusal)
     base = _base_result(request, membership, request.POST)
     form = EditForm(request.POST, request.FILES, base_result=base)
-    refusal = limits.refusal_for_new_edit(membership.team, request.user)
-    if refusal:  # shown with the form like a validation error; nothing stored or sent
-        form.add_error(None, refusal.message)
     if not form.is_valid():
         if request.htmx:
-            response = render(request, "edits/home.html#edit_form", {"form": form})
-            return reswap(retarget(response, "#edit-form"), "outerHTML")
+            return _form_again(request, form)
         context = _gallery_context(request, membership) | {"form": form}
-        if refusal:
-            response = render(request, "edits/home.html", context, status=refusal.status)
-            return refusal.annotate(response)
         return render(request, "edits/home.html", context, status=400)
-    edit = create_edit(
-        membership=membership,
-        model=form.cleaned_data["model"],
-        prompt=form.cleaned_data["prompt"],
-        params=form.params(),
-        images=_with_base(base, form.cleaned_data["images"]),
-        facts=form.image_facts,
-        mask=form.cleaned_data.get("mask"),
-        parent=base.edit if base else None,
-    )
+    try:  # checked again and counted with the edit's rows, against concurrent starts
+        edit = create_edit(
+            membership=membership,
+            model=form.cleaned_data["model"],
+            prompt=form.cleaned_data["prompt"],
+            params=form.params(),
+            images=_with_base(base, form.cleaned_data["images"]),
+            facts=form.image_facts,
+            mask=form.cleaned_data.get("mask"),
+            parent=base.edit if base else None,
+        )
+    except limits.LimitReached as reached:
+        return _refused(request, membership, form, reached.refusal)
     if not request.htmx:
         return redirect("home")
     # Nobody has starred an edit that did not exist a moment ago, and it has no results yet.
     edit.is_starred, edit.first_result = False, None
     return render(request, "edits/created.html", {"edit": edit, "form": EditForm()})
+
+
+def _form_again(request: HttpRequest, form: EditForm) -> HttpResponse:
+    response = render(request, "edits/home.html#edit_form", {"form": form})
+    return reswap(retarget(response, "#edit-form"), "outerHTML")
+
+
+def _refused(request: HttpRequest, membership, form: EditForm, refusal) -> HttpResponse:
+    """A limit refused the edit: said next to the form like a validation error."""
+    form.errors.clear()  # whatever else is wrong does not matter now
+    form.add_error(None, refusal.message)
+    if request.htmx:
+        return _form_again(request, form)
+    context = _gallery_context(request, membership) | {"form": form}
+    response = render(request, "edits/home.html", context, status=refusal.status)
+    return refusal.annotate(response)
 
 
 @login_required
@@ -183,17 +200,15 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 def retry(request: HttpRequest, pk: int) -> HttpResponse:
     # Retrying follows the delete rule: editors their own edits, owners anyone's.
     edit, _ = get_edit_for_user(request, pk, Action.CHANGE_OWN_EDIT)
-    refusal = edit.status == Status.FAILED and limits.refusal_for_new_edit(edit.team, request.user)
-    if refusal:
-        messages.error(request, refusal.message)
-        if request.htmx:
-            response = render(request, "base.html#messages")
-            return reswap(retarget(response, "#messages"), "innerHTML")
-        return redirect("edit_detail", pk=edit.pk)
-    # Only the request whose conditional update put the edit back in the queue queues
-    # its task: concurrent retries of one edit queue it once.
-    if edit.status == Status.FAILED and edit.requeue():
-        enqueue_edit(edit)
+    if edit.status == Status.FAILED:
+        try:
+            retry_edit(edit, by=request.user)
+        except limits.LimitReached as reached:
+            messages.error(request, reached.refusal.message)
+            if request.htmx:
+                response = render(request, "base.html#messages")
+                return reswap(retarget(response, "#messages"), "innerHTML")
+            return redirect("edit_detail", pk=edit.pk)
     if request.htmx:
         edit = Edit.objects.for_gallery().with_star_for(request.user).get(pk=edit.pk)
         return render(request, "edits/retried.html", {"edit": edit})

@@ -1,7 +1,7 @@
 """The edits app's models: `Edit` (edit.py) and its images (files.py); every change of
-an edit's state is in states.py. Everything is importable from here, as
-`from editor.edits.models import Edit, Status`; migrations name the upload and token
-functions by this path."""
+an edit's state is in states.py; the usage ledger the limits count is ledger.py.
+Everything is importable from here, as `from editor.edits.models import Edit, Status`;
+migrations name the upload and token functions by this path."""
 
 from .edit import Edit, EditQuerySet, Star, _new_callback_token
 from .files import (
@@ -13,6 +13,7 @@ from .files import (
     source_upload_to,
     thumbnail_upload_to,
 )
+from .ledger import LedgerEntry
 from .states import PENDING_STATUSES, Delivery, Status
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Edit",
     "EditQuerySet",
     "ImageFileMixin",
+    "LedgerEntry",
     "ResultImage",
     "SourceImage",
     "Star",

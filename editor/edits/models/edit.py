@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -65,11 +64,6 @@ class EditQuerySet(EditStateQuerySet):
         return self.annotate(
             is_starred=models.Exists(Star.objects.filter(edit=models.OuterRef("pk"), user=user))
         )
-
-    def cost_between(self, start: datetime, end: datetime):
-        return self.filter(finished_at__gte=start, finished_at__lt=end).aggregate(
-            total=models.Sum("cost_usd")
-        )["total"] or Decimal(0)
 
 
 class Edit(EditStates, models.Model):

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from ..costs import estimate_cost
 from .files import ResultImage
+from .ledger import LedgerEntry
 
 if TYPE_CHECKING:
     from editor.upstream import EditResult
@@ -244,13 +245,14 @@ class EditStates:
     def succeed(self, result: EditResult, images: list[ResultImage]) -> bool:
         """Final success with `images` (not saved yet; their files are): the row and the
         images are stored together, or not at all when the edit is no longer ours."""
+        cost = estimate_cost(self.model, self.params, result.usage, len(images))
         with transaction.atomic():
             done = self._finishable().finish(
                 Status.SUCCEEDED,
                 upstream_created=result.created,
                 upstream_elapsed=result.elapsed,
                 usage=result.usage,
-                cost_usd=estimate_cost(self.model, self.params, result.usage, len(images)),
+                cost_usd=cost,
                 **errors("", ""),
                 **known(
                     trace_id=result.trace_id, task_id=result.task_id, request_id=result.request_id
@@ -258,6 +260,14 @@ class EditStates:
             )
             if done:
                 ResultImage.objects.bulk_create(images)
+                if cost is not None:  # counted for the budget, even once the edit is deleted
+                    LedgerEntry.objects.create(
+                        team_id=self.team_id,
+                        user_id=self.created_by_id,
+                        edit_id=self.pk,
+                        kind=LedgerEntry.Kind.COST,
+                        cost_usd=cost,
+                    )
         if done:
             self.refresh_from_db()
         return bool(done)
