@@ -55,6 +55,8 @@ MB = 1024 * 1024
 # download, our connection broke): asking the Tasks API again later can still succeed,
 # so these never cost a second edit upstream.
 READ_ERRORS = frozenset({"download_failed", "timeout", "connection_lost", "connect_error"})
+# A callback is not signed: these outcomes of one are checked with the Tasks API.
+UNTRUSTED_CALLBACK_ERRORS = READ_ERRORS | {"malformed_response", "result_host_refused"}
 # How long a callback that overtook the answer to our own request waits for the task id
 # to be recorded (one try a second).
 EARLY_CALLBACK_TRIES = 30
@@ -284,9 +286,11 @@ def finish_from_callback(edit_id: int, name: str, tries: int = 0) -> str:
             try:
                 result = parse_callback(body, client=client)
             except UpstreamError as exc:
-                if exc.task_id != edit.task_id or exc.code in READ_ERRORS | {"malformed_response"}:
-                    # Not a failure the service reported for this task: the reconciler
-                    # asks the Tasks API instead of spending a new attempt.
+                if exc.task_id != edit.task_id or exc.code in UNTRUSTED_CALLBACK_ERRORS:
+                    # Not a failure the service reported for this task (or a result at an
+                    # address we do not download from, which a forged callback could
+                    # carry): the reconciler asks the Tasks API instead, which fails the
+                    # edit if the service itself answers so.
                     log.warning("Edit %s: unusable callback (%s)", edit.pk, exc)
                     edit.release_lease()
                     return "unusable"
