@@ -9,7 +9,14 @@ from django.utils import timezone
 
 from editor.upstream import MODELS, EditRequest, ImageInput, InvalidEditRequest, validate
 
-from .imaging import CONTENT_TYPES, ImageFacts, inspect_image, mask_alpha_problem
+from .imaging import (
+    CONTENT_TYPES,
+    ImageFacts,
+    check_data,
+    check_mask_alpha,
+    check_mask_header,
+    read_header,
+)
 from .models import Status
 
 DEFAULT_MODEL = "gpt-image-1"
@@ -59,7 +66,12 @@ class MultipleImageField(forms.FileField):
 
 class EditForm(forms.Form):
     """Everything a person chooses for one edit, checked in plain words before
-    anything is stored or sent upstream."""
+    anything is stored or sent upstream.
+
+    Cheap checks first: every field, and each photo from its size and header. The photos'
+    data (and the mask's pixels) is read last, only for a form that is otherwise valid
+    (imaging.py: how, and under which bound).
+    """
 
     model = forms.ChoiceField(label="Model", choices=[])
     prompt = forms.CharField(
@@ -156,7 +168,7 @@ class EditForm(forms.Form):
         for upload in files:
             try:
                 facts.append(
-                    inspect_image(
+                    read_header(
                         upload,
                         upload.name,
                         size=upload.size,
@@ -203,16 +215,14 @@ class EditForm(forms.Form):
         mask = self.cleaned_data.get("mask")
         if not mask:
             return None
-        facts = inspect_image(
+        facts = read_header(
             mask,
             mask.name,
             size=mask.size,
             max_bytes=self.capabilities.mask_max_bytes,
             max_pixels=settings.RETOUCH_MAX_PIXELS,
         )
-        problem = mask_alpha_problem(mask)
-        if problem:
-            raise ValidationError(problem, code="mask_alpha")
+        check_mask_header(facts)
         self.mask_facts = facts
         return mask
 
@@ -229,7 +239,26 @@ class EditForm(forms.Form):
                 )
         if not self.errors:
             self._validate_for_upstream(cleaned)
+        if not self.errors:
+            self._check_data(cleaned)
         return cleaned
+
+    def _check_data(self, cleaned) -> None:
+        """The photos' data and the mask's pixels, read only once nothing cheaper refused
+        the form: each read waits for one of the process's few decode slots."""
+        uploads = cleaned["images"]
+        facts = self.image_facts[-len(uploads) :] if uploads else []
+        for upload, fact in zip(uploads, facts, strict=True):
+            try:
+                check_data(upload, upload.name, fact)
+            except ValidationError as exc:
+                self.add_error("images", exc)
+        mask = cleaned.get("mask")
+        if mask and not self.errors:
+            try:
+                check_mask_alpha(mask)
+            except ValidationError as exc:
+                self.add_error("mask", exc)
 
     def _validate_for_upstream(self, cleaned) -> None:
         """The client's own rules (per-model options, sizes, counts) before any upload."""

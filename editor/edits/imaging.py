@@ -1,12 +1,28 @@
-"""Decoding what people upload and what the service returns, safely.
+"""Checking what people upload and decoding what the service returns, safely.
 
-Every upload is fully decoded by Pillow before anything is stored or sent upstream, so
-a renamed PDF, a truncated PNG or a decompression bomb is refused with a plain message
-instead of failing later in the worker or at the service.
+Uploads are judged from their headers first (Pillow's `Image.open` reads the header only:
+format, width, height, mode), so a renamed PDF, an unsupported format or a decompression
+bomb is refused in plain words before a single pixel is decoded. Only then is the data
+past the header read, and only as far as a check needs it:
+
+- PNG: `verify()` walks every chunk to IEND checking its CRC, nothing inflated, so a
+  truncated or corrupted file is refused at the cost of reading it once.
+- JPEG: decoded at 1/8 scale (`draft`), which still reads every entropy-coded byte, so
+  truncation shows, in about 1/64 of a full decode's memory (progressive files still
+  buffer their coefficients: up to ~150 MB for 50 megapixels, hence the slot below).
+- WebP: Pillow's demuxer refuses a truncated file when opening it; a full decode (4 bytes
+  a pixel) would add nothing the service would not refuse itself.
+- The mask is decoded whole, because its alpha channel must be read.
+
+Everything past the header is read holding one of DECODE_SLOTS slots of this process, so
+eight people uploading sixteen 50-megapixel photos at once cost one decode's memory per
+web process, not 128. Measured with benchmarks/upload_decode.py (README).
 """
 
 import io
-import warnings
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -17,6 +33,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 THUMBNAIL_SIZE = (640, 640)
 
+# Full decodes at once in one process. One, because the largest (a 50-megapixel RGBA mask)
+# needs ~250 MB, and with two cores and two web workers a second decode per process would
+# only wait for the CPU while doubling the memory. A plain semaphore rather than a budget
+# in pixels: what the header checks leave to decode is rare and bounded by
+# RETOUCH_MAX_PIXELS, and the benchmark stays far under its target with it.
+DECODE_SLOTS = 1
+# How long a check waits for a slot before the form says "busy" rather than hanging.
+DECODE_WAIT_SECONDS = 30.0
+_decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+
 
 @dataclass(frozen=True)
 class ImageFacts:
@@ -24,43 +50,49 @@ class ImageFacts:
     content_type: str
     width: int
     height: int
-    has_alpha: bool
+    has_alpha: bool  # an alpha band or a transparent colour: what a mask needs
 
 
-def inspect_image(
-    fileobj: BinaryIO, name: str, *, max_bytes: int, max_pixels: int, size: int | None = None
-) -> ImageFacts:
-    """Check one uploaded image and describe it, or raise ValidationError in plain words."""
-    if size is None:
-        fileobj.seek(0, io.SEEK_END)
-        size = fileobj.tell()
-    if size == 0:
-        raise ValidationError(f"“{name}” is empty.", code="empty")
-    if size > max_bytes:
+def pixel_limit(max_pixels: int) -> int:
+    """RETOUCH_MAX_PIXELS, capped by Pillow's own decompression-bomb guard.
+
+    Pillow warns above Image.MAX_IMAGE_PIXELS (~89 megapixels) and refuses to open above
+    twice that; the warning is not turned into an error here (warnings filters are
+    process-wide, not safe to change per request in a threaded server): this limit refuses
+    those images instead, with their dimensions in the message.
+    """
+    guard = Image.MAX_IMAGE_PIXELS
+    return min(max_pixels, guard) if guard else max_pixels
+
+
+@contextmanager
+def decode_slot(name: str | None = None) -> Iterator[None]:
+    """Hold one of this process's DECODE_SLOTS while decoding.
+
+    When none frees up within DECODE_WAIT_SECONDS: a ValidationError for an upload (`name`
+    given), else TimeoutError (an OSError, so thumbnails treat it as "not now").
+    """
+    if not _decode_slots.acquire(timeout=DECODE_WAIT_SECONDS):
+        if name is None:
+            raise TimeoutError("no decode slot became free")
         raise ValidationError(
-            f"“{name}” is {filesizeformat(size)}; the limit is {filesizeformat(max_bytes)}.",
-            code="too_large",
+            f"Retouch is busy checking other photos and could not check “{name}”. "
+            "Try again in a minute.",
+            code="busy",
         )
+    try:
+        yield
+    finally:
+        _decode_slots.release()
+
+
+@contextmanager
+def _reading(fileobj: BinaryIO, name: str) -> Iterator[None]:
+    """Pillow's complaints about an upload as plain ValidationErrors; the file rewound."""
     fileobj.seek(0)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(fileobj)
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ValidationError(
-                    f"“{name}” is {width}×{height} pixels, more than Retouch can process "
-                    f"({max_pixels / 1_000_000:.0f} megapixels at most).",
-                    code="too_many_pixels",
-                )
-            fmt = image.format or ""
-            if fmt not in CONTENT_TYPES:
-                raise ValidationError(
-                    f"“{name}” is a {fmt or 'unknown'} image. Use PNG, JPEG or WebP.",
-                    code="unsupported_format",
-                )
-            image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        yield
+    except Image.DecompressionBombError as exc:
         raise ValidationError(
             f"“{name}” has too many pixels to process safely.", code="too_many_pixels"
         ) from exc
@@ -75,31 +107,89 @@ def inspect_image(
         ) from exc
     finally:
         fileobj.seek(0)
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
-        image.mode == "P" and "transparency" in image.info
-    )
+
+
+def read_header(
+    fileobj: BinaryIO, name: str, *, max_bytes: int, max_pixels: int, size: int | None = None
+) -> ImageFacts:
+    """Check one upload from its size and header alone and describe it, or raise
+    ValidationError in plain words. No pixel is decoded: check_data() reads the rest."""
+    if size is None:
+        fileobj.seek(0, io.SEEK_END)
+        size = fileobj.tell()
+    if size == 0:
+        raise ValidationError(f"“{name}” is empty.", code="empty")
+    if size > max_bytes:
+        raise ValidationError(
+            f"“{name}” is {filesizeformat(size)}; the limit is {filesizeformat(max_bytes)}.",
+            code="too_large",
+        )
+    with _reading(fileobj, name), Image.open(fileobj) as image:
+        width, height = image.size
+        fmt = image.format or ""
+        has_alpha = "A" in image.getbands() or "transparency" in image.info
+    limit = pixel_limit(max_pixels)
+    if width * height > limit:
+        raise ValidationError(
+            f"“{name}” is {width}×{height} pixels, more than Retouch can process "
+            f"({limit / 1_000_000:.0f} megapixels at most).",
+            code="too_many_pixels",
+        )
+    if fmt not in CONTENT_TYPES:
+        raise ValidationError(
+            f"“{name}” is a {fmt or 'unknown'} image. Use PNG, JPEG or WebP.",
+            code="unsupported_format",
+        )
     return ImageFacts(fmt, CONTENT_TYPES[fmt], width, height, has_alpha)
 
 
-def mask_alpha_problem(fileobj: BinaryIO) -> str | None:
-    """Why a mask would be refused upstream, or None when it is usable."""
-    fileobj.seek(0)
-    try:
-        with Image.open(fileobj) as image:
-            if image.format != "PNG":
-                return "The mask must be a PNG image."
-            if "A" not in image.getbands() and "transparency" not in image.info:
-                return (
-                    "The mask has no transparency. Paint the area to change, or upload a "
-                    "PNG whose transparent pixels mark it."
-                )
-            alpha = image.convert("RGBA").getchannel("A")
-            low, _high = alpha.getextrema()
-            if low != 0:
-                return "The mask has no fully transparent area, so nothing would change."
-    finally:
-        fileobj.seek(0)
-    return None
+def check_data(fileobj: BinaryIO, name: str, facts: ImageFacts) -> None:
+    """Prove that an upload read_header() accepted is whole (module docstring: how far
+    each format is read), or raise ValidationError in plain words."""
+    if facts.format == "WEBP":
+        return  # the demuxer refused a truncated file when read_header() opened it
+    with decode_slot(name), _reading(fileobj, name), Image.open(fileobj) as image:
+        read_data(image)
+
+
+def read_data(image: Image.Image, *, whole: bool = False) -> None:
+    """Read an opened image past its header: all of it (`whole`), or as little as proving
+    it whole needs. Every upload's data is read here, always holding a decode slot."""
+    if whole:
+        image.load()
+    elif image.format == "PNG":
+        image.verify()
+    elif image.format == "JPEG":
+        image.draft(None, (max(1, image.width // 8), max(1, image.height // 8)))
+        image.load()
+
+
+def check_mask_header(facts: ImageFacts) -> None:
+    """Refuse, from its header, a mask the service would refuse (ValidationError)."""
+    if facts.format != "PNG":
+        raise ValidationError("The mask must be a PNG image.", code="mask_alpha")
+    if not facts.has_alpha:
+        raise ValidationError(
+            "The mask has no transparency. Paint the area to change, or upload a PNG whose "
+            "transparent pixels mark it.",
+            code="mask_alpha",
+        )
+
+
+def check_mask_alpha(fileobj: BinaryIO) -> None:
+    """Refuse a mask with nothing fully transparent (ValidationError). The one check that
+    needs every pixel: the mask is decoded whole, holding a decode slot."""
+    with decode_slot("the mask"), _reading(fileobj, "the mask"), Image.open(fileobj) as image:
+        read_data(image, whole=True)
+        # A band of its own needs no conversion (a 50-megapixel RGBA copy saved);
+        # a transparent colour or palette entry does.
+        source = image if "A" in image.getbands() else image.convert("RGBA")
+        low, _high = source.getchannel("A").getextrema()
+    if low != 0:
+        raise ValidationError(
+            "The mask has no fully transparent area, so nothing would change.",
+            code="mask_alpha",
+        )
 
 
 def result_size(data: bytes) -> tuple[int, int]:
@@ -113,10 +203,15 @@ def result_size(data: bytes) -> tuple[int, int]:
 
 
 def make_thumbnail(fileobj: BinaryIO) -> bytes:
-    """Decode a result and shrink it to a WebP thumbnail for the gallery."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(fileobj) as image:
+    """Decode a result and shrink it to a WebP thumbnail for the gallery (one of
+    DECODE_ERRORS when it cannot be decoded, or not now)."""
+    with Image.open(fileobj) as image:
+        guard = Image.MAX_IMAGE_PIXELS
+        if guard and image.width * image.height > guard:
+            raise Image.DecompressionBombError(
+                f"{image.width}×{image.height} is more than {guard} pixels"
+            )
+        with decode_slot():
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
             thumb = image
@@ -130,7 +225,7 @@ def make_thumbnail(fileobj: BinaryIO) -> bytes:
     return out.getvalue()
 
 
-# What decoding a damaged or hostile image can raise.
+# What decoding a damaged or hostile image can raise (TimeoutError, an OSError: no slot).
 DECODE_ERRORS = (
     OSError,
     SyntaxError,
