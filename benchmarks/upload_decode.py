@@ -1,0 +1,279 @@
+"""How much memory do concurrent uploads of large photos cost the web processes?
+
+    .venv/bin/python benchmarks/upload_decode.py [--requests 8] [--images 4] [--side 7000]
+        [--over-limit]
+
+Starts gunicorn as the Procfile does (2 workers x 4 threads) on a temporary SQLite data
+folder, signs a person in through the sign-in page, and posts `--requests` edit forms at
+the same moment, each with `--images` real PNGs of `--side` x `--side` pixels (smooth
+gradients, so a 49-megapixel file is well under a megabyte on the wire, but a full decode
+costs side² x 3 bytes). With `--over-limit` the person's rate limit is one edit an hour
+and a first small edit spends it, so every measured post should be refused.
+
+Printed: the sum of VmRSS over gunicorn's worker processes before the posts (after a
+warm-up), its peak (sampled every 10 ms) and the growth, each worker's VmHWM, and the
+request timings. Target: growth ≤ 300 MB for 8 requests of 7000 x 7000 PNGs. Only
+127.0.0.1 is used; every wait is bounded; everything started is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+# The sibling benchmark's process helpers: start, sign in, stop everything at the end.
+from concurrent_edits import Processes, free_port, manage, memory_kb, sign_in, wait_http
+from PIL import Image
+
+MB = 1024 * 1024
+REQUEST_TIMEOUT = 180.0
+BOUNDARY = "retouch-upload-benchmark"
+
+
+def write_pngs(directory: Path, count: int, side: int) -> list[Path]:
+    """`count` distinct real PNGs of side x side RGB pixels, written once."""
+    ramp = Image.linear_gradient("L").resize((side, side))
+    paths = []
+    for index in range(count):
+        tint = Image.new("L", (side, side), (index * 37) % 256)
+        image = Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.ROTATE_90), tint))
+        path = directory / f"photo-{index + 1}.png"
+        image.save(path, "PNG", compress_level=1)
+        paths.append(path)
+        del image, tint
+    return paths
+
+
+def form_body(fields: dict[str, str], files: list[Path]) -> bytes:
+    parts = [
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    for path in files:
+        parts.append(
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="images"; '
+            f'filename="{path.name}"\r\nContent-Type: image/png\r\n\r\n'.encode()
+        )
+        parts.append(path.read_bytes() + b"\r\n")
+    parts.append(f"--{BOUNDARY}--\r\n".encode())
+    return b"".join(parts)
+
+
+def worker_pids(master: int) -> list[int]:
+    try:
+        with open(f"/proc/{master}/task/{master}/children") as fh:
+            return [int(pid) for pid in fh.read().split()]
+    except OSError:
+        return []
+
+
+def reset_peak(pid: int) -> bool:
+    """Writing "5" to clear_refs resets VmHWM (Linux), so it covers the posts alone."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class RssSampler(threading.Thread):
+    """The sum of VmRSS over the given processes, every `interval` seconds."""
+
+    def __init__(self, pids: list[int], interval: float = 0.01, max_seconds: float = 600) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.peak_kb = 0
+        self.stop = threading.Event()
+
+    def total_kb(self) -> int:
+        return sum(memory_kb(pid).get("VmRSS", 0) for pid in self.pids)
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            self.peak_kb = max(self.peak_kb, self.total_kb())
+            self.stop.wait(self.interval)
+
+
+def post_all(port: int, cookies: dict, bodies: list[bytes]) -> list[tuple[int, float, str]]:
+    """Every body posted at the same moment; (status, seconds, start of the answer)."""
+    headers = {
+        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+        "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
+        "Referer": f"http://127.0.0.1:{port}/",
+        "HX-Request": "true",
+        "HX-Target": "gallery-items",
+    }
+    start = threading.Barrier(len(bodies))
+
+    def one(body: bytes) -> tuple[int, float, str]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
+        try:
+            start.wait(timeout=30)
+            t0 = time.monotonic()
+            connection.request("POST", "/edits/new/", body=body, headers=headers)
+            response = connection.getresponse()
+            text = response.read().decode(errors="replace")
+            return response.status, time.monotonic() - t0, text
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(one, bodies))
+
+
+def outcome(status: int, text: str) -> str:
+    if status == 200 and "data-has-errors" not in text:
+        return "accepted"
+    for marker in ("limit", "budget", "pixels", "busy", "damaged", "not an image"):
+        if marker in text:
+            return f"refused ({marker})"
+    return f"HTTP {status}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=8, help="posts sent at once (≤ 16)")
+    parser.add_argument("--images", type=int, default=4, help="photos per post (1–16)")
+    parser.add_argument("--side", type=int, default=7000, help="width = height of each photo")
+    parser.add_argument(
+        "--over-limit", action="store_true", help="the person has spent their rate limit"
+    )
+    args = parser.parse_args()
+    requests_count = max(1, min(args.requests, 16))
+    images = max(1, min(args.images, 16))
+
+    workdir = Path(tempfile.mkdtemp(prefix="retouch-upload-decode-"))
+    procs = Processes(workdir / "processes.log")
+    try:
+        started = time.monotonic()
+        paths = write_pngs(workdir, images, args.side)
+        print(
+            f"sources: {images} PNG(s) of {args.side}×{args.side} "
+            f"({args.side**2 / 1e6:.0f} megapixels, "
+            f"{sum(p.stat().st_size for p in paths) / MB:.1f} MB in all), "
+            f"written in {time.monotonic() - started:.1f}s"
+        )
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            "DJANGO_SETTINGS_MODULE": "editor.settings",
+            "RETOUCH_DATA_DIR": str(workdir),
+            "STATIC_ROOT": str(workdir / "static"),
+            "OPENAI_BASE_URL": "http://127.0.0.1:9/openai",  # nothing is sent: no worker
+            "OPENAI_API_KEY": "sk-bench",
+            "PUBLIC_URL": url,
+            "SECRET_KEY": "benchmark-only",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+            "RETOUCH_RATE_LIMIT": "1/hour" if args.over_limit else "0",
+        }
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "collectstatic", "--noinput", "-v0")
+        manage(
+            env,
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model; "
+            "get_user_model().objects.create_user('bench', password='benchmark-password-1')",
+        )
+        web = procs.start(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "editor.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--timeout",
+                "120",
+            ],
+            env=env,
+        )
+        wait_http(url + "/accounts/login/")
+        session = sign_in(url)
+        cookies = session.cookies.get_dict()
+        fields = {
+            "csrfmiddlewaretoken": cookies["csrftoken"],
+            "model": "gpt-image-1",
+            "quality": "low",
+            "size": "1024x1024",
+        }
+        # Warm-up: both workers import the views and draw the home page before the baseline.
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: session.get(url + "/", timeout=30), range(8)))
+        if args.over_limit:
+            small = workdir / "small.png"
+            Image.new("RGB", (64, 64), (200, 60, 40)).save(small)
+            [(status, _, text)] = post_all(
+                port, cookies, [form_body({**fields, "prompt": "spend the limit"}, [small])]
+            )
+            print(f"first edit (spends the limit): {outcome(status, text)}")
+        bodies = [
+            form_body({**fields, "prompt": f"Benchmark post {i + 1}"}, paths)
+            for i in range(requests_count)
+        ]
+        time.sleep(1)
+        workers = worker_pids(web.pid)
+        sampler = RssSampler(workers)
+        before_kb = sampler.total_kb()
+        peaks_reset = all(reset_peak(pid) for pid in workers)
+        sampler.start()
+        t0 = time.monotonic()
+        results = post_all(port, cookies, bodies)
+        wall = time.monotonic() - t0
+        sampler.stop.set()
+        sampler.join(timeout=5)
+        after_kb = sampler.total_kb()
+        hwms = [memory_kb(pid).get("VmHWM", 0) / 1024 for pid in workers]
+
+        seconds = sorted(s for _, s, _ in results)
+        outcomes: dict[str, int] = {}
+        for status, _, text in results:
+            outcomes[outcome(status, text)] = outcomes.get(outcome(status, text), 0) + 1
+        growth_mb = (sampler.peak_kb - before_kb) / 1024
+        print(
+            f"posts: {requests_count} at once × {images} photo(s) of "
+            f"{len(bodies[0]) / MB:.1f} MB each; gunicorn 2 workers × 4 threads; "
+            f"{os.cpu_count()} CPU(s)"
+        )
+        print(f"outcomes: {', '.join(f'{n} {what}' for what, n in sorted(outcomes.items()))}")
+        print(
+            f"request seconds: min {seconds[0]:.2f}, median {statistics.median(seconds):.2f}, "
+            f"max {seconds[-1]:.2f}; all done in {wall:.2f}"
+        )
+        print(f"web RSS before:  {before_kb / 1024:8.1f} MB (sum over {len(workers)} workers)")
+        print(f"web RSS peak:    {sampler.peak_kb / 1024:8.1f} MB (sampled every 10 ms)")
+        print(f"web RSS after:   {after_kb / 1024:8.1f} MB")
+        print(
+            "worker VmHWM:    "
+            + ", ".join(f"{h:.1f}" for h in hwms)
+            + " MB"
+            + ("" if peaks_reset else " (not reset: includes the warm-up)")
+        )
+        verdict = "OK" if growth_mb <= 300 else "OVER TARGET"
+        print(f"growth:          {growth_mb:8.1f} MB (target ≤ 300 MB): {verdict}")
+    finally:
+        procs.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
