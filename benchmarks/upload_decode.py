@@ -19,8 +19,10 @@ request timings. Target: growth ≤ 300 MB for 8 requests of 7000 x 7000 PNGs. O
 from __future__ import annotations
 
 import argparse
+import html
 import http.client
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -135,11 +137,12 @@ def post_all(port: int, cookies: dict, bodies: list[bytes]) -> list[tuple[int, f
 
 
 def outcome(status: int, text: str) -> str:
+    """ "accepted", or the first error the form shows (shortened), or the HTTP status."""
     if status == 200 and "data-has-errors" not in text:
         return "accepted"
-    for marker in ("limit", "budget", "pixels", "busy", "damaged", "not an image"):
-        if marker in text:
-            return f"refused ({marker})"
+    match = re.search(r'class="errorlist[^"]*">\s*<li>(.*?)</li>', text, re.S)
+    if match:
+        return f"refused: {html.unescape(re.sub(r'<[^>]+>', '', match.group(1)))[:70]}"
     return f"HTTP {status}"
 
 
