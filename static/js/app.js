@@ -1,4 +1,6 @@
-// Small page behaviours that need the browser: copying ids to the clipboard.
+// Small page behaviours that need the browser: copying ids to the clipboard, the
+// before/after slider, and the gallery's poll. No inline scripts or styles anywhere:
+// the Content-Security-Policy allows neither (nor eval, so no hx-trigger filters).
 (function () {
   "use strict";
 
@@ -42,4 +44,21 @@
       value + "% original, " + (100 - value) + "% result"
     );
   });
+
+  // The compare stage takes the result's shape (a style attribute would be refused).
+  htmx.onLoad((root) => {
+    for (const stage of root.querySelectorAll("[data-compare][data-aspect]")) {
+      stage.style.aspectRatio = stage.dataset.aspect;
+    }
+  });
+
+  // The gallery's single poll, only while some card is pending. The poller is looked up
+  // each time: filtering or paging swaps the gallery, poller included.
+  setInterval(() => {
+    const poller = document.getElementById("gallery-poller");
+    if (poller && !poller.classList.contains("htmx-request") &&
+        document.querySelector("[data-pending]")) {
+      htmx.trigger(poller, "poll");
+    }
+  }, 2000);
 })();
