@@ -81,7 +81,9 @@ class World:
     users: dict
     edit: Edit  # the editor's own, finished, with sources, a mask and results
     owners_edit: Edit  # made by the owner, failed
-    invitation: Invitation
+    invitation: Invitation  # link-only: for whoever holds it
+    for_outsider: Invitation  # sent to the outsider's address (in other letter case)
+    for_stranger: Invitation  # sent to an address nobody here has
     memberships: dict = field(default_factory=dict)
 
 
@@ -202,6 +204,40 @@ CASES = [
         },
         kwargs=lambda w: {"token": w.invitation.token},
     ),
+    # Sent to an address: only that address's account may join; members just switch.
+    Case(
+        "invitation_join",
+        "POST",
+        {
+            "anonymous": Outcome(400),
+            "outsider": WROTE,
+            "viewer": REFUSED,
+            "editor": REFUSED,
+            "owner": REFUSED,
+        },
+        kwargs=lambda w: {"token": w.for_outsider.token},
+        why="sent-to-their-address",
+    ),
+    Case(
+        "invitation_join",
+        "GET",
+        everyone(READ) | {"outsider": FORBIDDEN},  # a plain message, the address masked
+        kwargs=lambda w: {"token": w.for_stranger.token},
+        why="sent-to-another-address",
+    ),
+    Case(
+        "invitation_join",
+        "POST",
+        {
+            "anonymous": Outcome(400),
+            "outsider": FORBIDDEN,
+            "viewer": REFUSED,
+            "editor": REFUSED,
+            "owner": REFUSED,
+        },
+        kwargs=lambda w: {"token": w.for_stranger.token},
+        why="sent-to-another-address",
+    ),
     Case(
         "invitation_join",
         "GET",
@@ -300,8 +336,12 @@ def world() -> World:
     )
     owners_edit = make_edit(team, users["owner"], prompt="Owner's try", status=Status.FAILED)
     invitation = make_invitation(team, users["owner"], role=Role.VIEWER)
+    for_outsider = make_invitation(team, users["owner"], email="OUTSIDER@Example.com")
+    for_stranger = make_invitation(team, users["owner"], email="stranger@example.com")
     memberships = {m.user.username: m for m in team.memberships.select_related("user")}
-    return World(team, users, edit, owners_edit, invitation, memberships)
+    return World(
+        team, users, edit, owners_edit, invitation, for_outsider, for_stranger, memberships
+    )
 
 
 def snapshot() -> tuple:

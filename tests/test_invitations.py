@@ -197,7 +197,7 @@ def test_a_cancelled_link_stops_working(client, owner, team):
 def test_pending_list_shows_only_links_that_still_work(client, owner, team):
     pending = make_invitation(team, owner, email="waiting@example.com")
     used = make_invitation(team, owner, email="used@example.com")
-    used.accept(make_user("someone"))
+    used.accept(make_user("used"))  # used@example.com, the address it was sent to
     cancelled = make_invitation(team, owner, email="cancelled@example.com")
     cancelled.revoke(by=owner)
     expired = make_invitation(team, owner, email="expired@example.com")

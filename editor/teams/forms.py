@@ -43,6 +43,58 @@ class SignInForm(PlainLabels, AuthenticationForm):
     pass
 
 
+class JoinSignUpForm(SignUpForm):
+    """Sign-up on an invitation's page. An invitation sent to an address makes the
+    account with that address: the person types it, and it must be the invited one.
+    The page shows it only masked, since anyone holding the link sees the page.
+    Link-only invitations ask for no address, as before."""
+
+    email = forms.EmailField(label="E-mail")
+
+    class Meta(SignUpForm.Meta):
+        fields = ("username", "email")
+
+    def __init__(self, *args, invitation: Invitation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.invitation = invitation
+        if invitation.email:
+            self.fields[
+                "email"
+            ].help_text = f"The address this invitation was sent to ({invitation.masked_email})."
+        else:
+            del self.fields["email"]
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if not self.invitation.is_for_address(email):
+            raise forms.ValidationError(
+                f"This invitation was sent to {self.invitation.masked_email}. Use that "
+                "address, or ask for a new link.",
+                code="wrong_address",
+            )
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(
+                "This address already has an account. Sign in with it instead.",
+                code="address_taken",
+            )
+        return email
+
+
+class JoinSignInForm(SignInForm):
+    """Sign-in on an invitation's page: an invitation sent to an address takes only the
+    account with that address (Invitation.refusal_for), so nobody else is signed in."""
+
+    def __init__(self, request, *args, invitation: Invitation, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.invitation = invitation
+
+    def confirm_login_allowed(self, user) -> None:
+        super().confirm_login_allowed(user)
+        refusal = self.invitation.refusal_for(user)
+        if refusal:
+            raise forms.ValidationError(refusal, code="wrong_account")
+
+
 class TeamNameForm(PlainLabels, forms.Form):
     name = forms.CharField(
         label="Team name",
@@ -103,7 +155,10 @@ class InvitationForm(PlainLabels, forms.Form):
     email = forms.EmailField(
         label="E-mail (optional)",
         required=False,
-        help_text="We send the link there too. You can always copy it yourself.",
+        help_text=(
+            "With an address, only the account with that address can use the link; "
+            "without one, anyone holding the link can. We e-mail the link there too."
+        ),
     )
 
 

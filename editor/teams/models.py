@@ -254,9 +254,11 @@ class InvitationManager(models.Manager.from_queryset(InvitationQuerySet)):
 class Invitation(models.Model):
     """A link that lets one person join a team with a given role.
 
-    The token is the only secret: anyone holding the link may use it, once, until it
-    expires or an owner revokes it. Owners can see the link again while it is pending,
-    so the token is kept as it is rather than hashed.
+    Without an e-mail address the token is the only secret: anyone holding the link may
+    use it, once, until it expires or an owner revokes it. With one, only the account
+    with that address may use it (`refusal_for`), because an e-mailed link is easily
+    forwarded or leaked. Owners can see the link again while it is pending, so the token
+    is kept as it is rather than hashed.
     """
 
     EXPIRY_DAYS = (1, 7, 30)
@@ -307,6 +309,31 @@ class Invitation(models.Model):
             return "This invitation has expired."
         return ""
 
+    @property
+    def masked_email(self) -> str:
+        """`n…@example.com`: enough for the person it was sent to to recognise their
+        address, not enough for a stranger holding the link to learn it."""
+        local, _, domain = self.email.partition("@")
+        return f"{local[:1]}…@{domain}"
+
+    def is_for_address(self, address: str) -> bool:
+        """Whether an account with `address` may use this link: any address for a
+        link-only invitation, otherwise only the invited one, whatever its case."""
+        return not self.email or self.email.strip().casefold() == address.strip().casefold()
+
+    def refusal_for(self, user) -> str:
+        """Why `user` may not use this still-working link, in plain words that do not
+        give the address away; empty when they may. Someone already in the team may
+        always open it: that only switches them to the team."""
+        if self.is_for_address(user.email):
+            return ""
+        if Membership.objects.filter(team_id=self.team_id, user=user).exists():
+            return ""
+        return (
+            f"This invitation was sent to {self.masked_email}. Sign in with that address's "
+            "account, or ask for a new link."
+        )
+
     @transaction.atomic
     def revoke(self, *, by) -> bool:
         """False when it was already used, revoked or expired (nothing to cancel)."""
@@ -323,9 +350,13 @@ class Invitation(models.Model):
         """Join the team with the invited role and make it the person's current team.
 
         Someone already in the team just switches to it; the link stays unused for the
-        person it was meant for. The claim is one conditional UPDATE, so two people
-        opening the same link at once cannot both get in.
+        person it was meant for. An invitation sent to an address refuses every other
+        account, whichever page asked. The claim is one conditional UPDATE, so two
+        people opening the same link at once cannot both get in.
         """
+        refusal = self.refusal_for(user)
+        if refusal:
+            raise InvitationUnusable(refusal)
         existing = Membership.objects.filter(team_id=self.team_id, user=user).first()
         if existing is not None:
             Profile.remember(user, self.team)

@@ -14,8 +14,9 @@ from .emails import send_invitation
 from .forms import (
     FirstAdminForm,
     InvitationForm,
+    JoinSignInForm,
+    JoinSignUpForm,
     RoleForm,
-    SignInForm,
     SignUpForm,
     TeamBudgetForm,
     TeamNameForm,
@@ -283,36 +284,42 @@ def invitation_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 def invitation_join(request: HttpRequest, token: str) -> HttpResponse:
     """Where an invitation link lands. Signed in: one button to join. Not signed in:
     create an account or sign in, and join in the same step. Joining is always a
-    POST, so merely opening (or previewing) a link never uses it up."""
+    POST, so merely opening (or previewing) a link never uses it up. An invitation
+    sent to an address is only for the account with that address: anyone else
+    signed in gets a plain message (403), and the forms refuse other addresses."""
     invitation = get_invitation_by_token(token)
     user = request.user
     already = (
         user.is_authenticated
         and Membership.objects.filter(team_id=invitation.team_id, user=user).exists()
     )
-    signup_form = SignUpForm(prefix="signup")
-    signin_form = SignInForm(request, prefix="signin")
+    refusal = invitation.refusal_for(user) if user.is_authenticated and not already else ""
+    signup_form = JoinSignUpForm(prefix="signup", invitation=invitation)
+    signin_form = JoinSignInForm(request, prefix="signin", invitation=invitation)
     usable = already or not invitation.problem
-    if request.method == "POST" and usable:
+    if request.method == "POST" and usable and not refusal:
         intent = request.POST.get("intent")
         if user.is_authenticated:
             return _accept(request, invitation, user, already=already)
         if intent == "signup":
-            signup_form = SignUpForm(request.POST, prefix="signup")
+            signup_form = JoinSignUpForm(request.POST, prefix="signup", invitation=invitation)
             if signup_form.is_valid():
                 return _sign_up_and_accept(request, invitation, signup_form)
         elif intent == "signin":
-            signin_form = SignInForm(request, request.POST, prefix="signin")
+            signin_form = JoinSignInForm(
+                request, request.POST, prefix="signin", invitation=invitation
+            )
             if signin_form.is_valid():
                 login(request, signin_form.get_user())
                 return _accept(request, invitation, signin_form.get_user())
     context = {
         "invitation": invitation,
         "already": already,
+        "refusal": refusal,
         "signup_form": signup_form,
         "signin_form": signin_form,
     }
-    status = 410 if not usable else 400 if request.method == "POST" else 200
+    status = 410 if not usable else 403 if refusal else 400 if request.method == "POST" else 200
     return render(request, "teams/join.html", context, status=status)
 
 
@@ -332,7 +339,7 @@ def _accept(
 
 
 def _sign_up_and_accept(
-    request: HttpRequest, invitation: Invitation, form: SignUpForm
+    request: HttpRequest, invitation: Invitation, form: JoinSignUpForm
 ) -> HttpResponse:
     try:
         with transaction.atomic():  # no new account without the membership it was made for
