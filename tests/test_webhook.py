@@ -6,6 +6,7 @@ callback it tried to deliver (URL and body) and the test delivers exactly that b
 to the webhook through Django's test client. The callback leg over real HTTP, through
 gunicorn, is in test_crash_recovery.py."""
 
+import io
 import json
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -252,3 +253,40 @@ def test_spooled_bodies_are_removed_after_use(callbacks, owner, client):
     assert name.startswith("callbacks/") and default_storage.exists(name)
     run_queue()
     assert not default_storage.exists(name)
+
+
+def test_a_body_without_content_length_is_read_when_the_server_ends_the_input(
+    callbacks, owner, client
+):
+    # As gunicorn hands over a chunked body: decoded, no Content-Length, and
+    # wsgi.input_terminated set. Over real HTTP in test_callback_streaming.py.
+    edit = submitted_edit(owner)
+    assert callbacks.wait_for_callbacks(1)
+    body = json.dumps(callbacks.callbacks[0]["payload"]).encode()
+    chunked = {"CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked"}
+    response = client.post(
+        hook_path(edit),
+        b"",
+        content_type="application/json",
+        **chunked,
+        **{"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True},
+    )
+    assert response.status_code == 202
+    assert run_queue() == [("finish_callback", "succeeded")]
+    assert assert_settled([edit]) == {"succeeded": 1}
+
+
+def test_a_body_without_content_length_over_the_limit_is_413(callbacks, owner, client, settings):
+    settings.RETOUCH_CALLBACK_MAX_MB = 1
+    edit = submitted_edit(owner)
+    body = json.dumps({"task_id": edit.task_id, "pad": "x" * (1024 * 1024)}).encode()
+    response = client.post(
+        hook_path(edit),
+        b"",
+        content_type="application/json",
+        CONTENT_LENGTH="",
+        **{"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True},
+    )
+    assert response.status_code == 413
+    assert queued_tasks() == []
+    assert not default_storage.exists("callbacks") or default_storage.listdir("callbacks")[1] == []

@@ -17,6 +17,8 @@ from django.core.files.storage import default_storage
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
 
 from editor.upstream import CallbackTaskId
 
@@ -36,6 +38,20 @@ _NO_TOKEN = secrets.token_urlsafe(32)
 
 def _answer(status: int, outcome: str) -> JsonResponse:
     return JsonResponse({"status": outcome}, status=status)
+
+
+def body_stream(request: HttpRequest, limit: int):
+    """The request body, read straight from the server's input.
+
+    Django's own `request.read()` stops at Content-Length, so a chunked body (which has
+    none) reads as empty. A server that decodes chunked bodies itself and ends the input
+    where the body ends says so with `wsgi.input_terminated` (gunicorn does); werkzeug's
+    `get_input_stream` is the standard reading of that rule: Content-Length when there
+    is one, the terminated input otherwise, and an empty body from a server that gives
+    neither. It stops one byte past `limit` so the caller sees the overflow and answers
+    413 before storing anything.
+    """
+    return get_input_stream(request.META, max_content_length=limit + 1)
 
 
 @csrf_exempt
@@ -60,14 +76,20 @@ def edit_callback(request: HttpRequest, pk: int, token: str) -> JsonResponse:
     if declared.isdigit() and int(declared) > limit:
         return _answer(413, "too-large")
     task = CallbackTaskId()
+    stream = body_stream(request, limit)
     with tempfile.SpooledTemporaryFile(max_size=IN_MEMORY) as body:
         size = 0
-        while chunk := request.read(CHUNK):
-            size += len(chunk)
-            if size > limit:
-                return _answer(413, "too-large")
-            task.feed(chunk)
-            body.write(chunk)
+        try:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    return _answer(413, "too-large")
+                task.feed(chunk)
+                body.write(chunk)
+        except RequestEntityTooLarge:
+            return _answer(413, "too-large")
+        except ClientDisconnected:
+            return _answer(400, "incomplete")
         if task.task_id is None:
             return _answer(400, "no-task-id")
         # Before our own request's answer is recorded the task id is not known yet; the
