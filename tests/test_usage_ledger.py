@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
-from django.db import close_old_connections, connection
+from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -127,7 +127,7 @@ def test_concurrent_submissions_stop_exactly_at_the_limit(studio, settings):
             start.wait(10)
             return browser.post(reverse("edit_create"), data).status_code
         finally:
-            close_old_connections()
+            connections.close_all()
 
     with ThreadPoolExecutor(12) as pool:
         statuses = list(pool.map(submit, range(12)))

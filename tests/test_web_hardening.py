@@ -7,7 +7,7 @@ import threading
 import zipfile
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
 
@@ -157,7 +157,7 @@ def test_concurrent_retries_queue_one_task(studio):
             start.wait(5)
             browser.post(reverse("edit_retry", args=[edit.pk]))
         finally:
-            close_old_connections()
+            connections.close_all()
 
     threads = [threading.Thread(target=retry) for _ in range(4)]
     for thread in threads:

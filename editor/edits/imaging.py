@@ -126,7 +126,9 @@ def read_header(
         )
     with _reading(fileobj, name), Image.open(fileobj) as image:
         width, height = image.size
-        fmt = image.format or ""
+        # Phones save photos as MPO: a JPEG with further pictures appended, which is a
+        # JPEG to every reader (and to the API).
+        fmt = "JPEG" if image.format == "MPO" else image.format or ""
         has_alpha = "A" in image.getbands() or "transparency" in image.info
     limit = pixel_limit(max_pixels)
     if width * height > limit:
@@ -159,7 +161,7 @@ def read_data(image: Image.Image, *, whole: bool = False) -> None:
         image.load()
     elif image.format == "PNG":
         image.verify()
-    elif image.format == "JPEG":
+    elif image.format in ("JPEG", "MPO"):
         image.draft(None, (max(1, image.width // 8), max(1, image.height // 8)))
         image.load()
 

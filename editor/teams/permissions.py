@@ -6,15 +6,24 @@ one helper (`get_team_for_user`, `get_membership_for_user`, `get_invitation_for_
 `get_edit_for_user`), all of which go through `_member_of`. Objects of a team the user
 is not in are 404, never 403, so their existence is not revealed; a member whose role
 does not allow the action gets 403.
+
+Edits are named by their app label ("edits.Edit"), as a ForeignKey to another app
+would be, so that this app imports nothing of the edits app: edits depend on teams,
+never the other way round.
 """
 
-from enum import StrEnum
+from __future__ import annotations
 
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
-from editor.edits.models import Edit
+if TYPE_CHECKING:
+    from editor.edits.models import Edit
 
 from .models import Invitation, Membership, Profile, Role, Team
 
@@ -127,7 +136,8 @@ def get_edit_for_user(
 ) -> tuple[Edit, Membership]:
     """An edit of one of the user's teams, and their membership there. Changing an edit
     (`CHANGE_OWN_EDIT`, `CHANGE_ANY_EDIT`) also asks whose edit it is."""
-    edit = get_object_or_404(Edit.objects.select_related("created_by", "team"), pk=pk)
+    edits = apps.get_model("edits", "Edit").objects
+    edit = get_object_or_404(edits.select_related("created_by", "team"), pk=pk)
     membership = _member_of(request, edit.team_id, action)
     if action in (Action.CHANGE_OWN_EDIT, Action.CHANGE_ANY_EDIT) and not can_change_edit(
         membership, edit
