@@ -28,14 +28,9 @@ import argparse
 import http.client
 import io
 import os
-import re
-import select
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,116 +42,18 @@ from urllib.parse import urlsplit
 
 import requests
 from PIL import Image
+from stack import (
+    CpuMeter,
+    Processes,
+    app_env,
+    free_port,
+    memory_kb,
+    sign_in,
+    start_simulator,
+    start_web,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "benchmark-password-1"  # noqa: S105 - a throwaway local account
-TOKEN = "sk-bench"  # noqa: S105 - the simulator's token
-LISTENING = re.compile(r"listening on (http://\S+)")
 CLIENTS = 20
-STARTUP_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Processes:
-    """Every process this script starts, so that all of them are stopped at the end."""
-
-    def __init__(self, log_path: Path) -> None:
-        self.log = open(log_path, "a")  # noqa: SIM115 - closed in stop_all()
-        self.running: list[subprocess.Popen] = []
-
-    def start(self, args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
-        kwargs.setdefault("stdout", self.log)
-        kwargs.setdefault("stderr", subprocess.STDOUT)
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, **kwargs)  # noqa: S603
-        self.running.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen, timeout: float = 30) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        if proc in self.running:
-            self.running.remove(proc)
-
-    def stop_all(self) -> None:
-        for proc in list(reversed(self.running)):
-            self.stop(proc, timeout=15)
-        self.log.close()
-
-
-def start_simulator(procs: Processes, latency: float) -> tuple[str, int]:
-    proc = procs.start(
-        [
-            sys.executable,
-            "-m",
-            "editor.simulator",
-            "--port",
-            "0",
-            "--token",
-            TOKEN,
-            "--latency",
-            str(latency),
-        ],
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline and proc.poll() is None:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-        if ready:
-            match = LISTENING.search(proc.stdout.readline())
-            if match:
-                threading.Thread(target=lambda: [*proc.stdout], daemon=True).start()
-                return match.group(1), proc.pid
-    raise SystemExit("the simulator did not start")
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
-def wait_http(url: str) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=5)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer")
-
-
-def sign_in(url: str) -> requests.Session:
-    session = requests.Session()
-    session.get(url + "/accounts/login/", timeout=10)
-    session.post(
-        url + "/accounts/login/",
-        data={
-            "username": "bench",
-            "password": PASSWORD,
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
-        },
-        timeout=10,
-    ).raise_for_status()
-    return session
 
 
 def start_edits(
@@ -268,60 +165,6 @@ def spread(values: list[float]) -> str:
 
 def max_id(db_path: Path) -> int:
     return query(db_path, "SELECT COALESCE(MAX(id), 0) FROM edits_edit")[0][0]
-
-
-def memory_kb(pid: int) -> dict[str, int]:
-    values = {}
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                name, _, rest = line.partition(":")
-                if name in ("VmRSS", "VmHWM"):
-                    values[name] = int(rest.split()[0])
-    except OSError:
-        pass
-    return values
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process and its live children (gunicorn's workers)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            pids += [int(child) for child in fh.read().split()]
-    except OSError:
-        pass
-    for one in pids:
-        try:
-            with open(f"/proc/{one}/stat") as fh:
-                fields = fh.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
-
-
-class CpuMeter:
-    """CPU seconds each named process (group) used between start() and the readings."""
-
-    def __init__(self, processes: dict[str, list[int]]) -> None:
-        self.processes = processes
-        self.start()
-
-    def _now(self) -> dict[str, float]:
-        figures = {name: sum(map(cpu_seconds, pids)) for name, pids in self.processes.items()}
-        own = os.times()
-        figures["benchmark client"] = own.user + own.system
-        return figures
-
-    def start(self) -> None:
-        self.base = self._now()
-
-    def used(self) -> dict[str, float]:
-        now = self._now()
-        return {name: now[name] - self.base[name] for name in now}
 
 
 def when(text: str) -> datetime:
@@ -500,45 +343,9 @@ def main() -> None:
         sim_url = api_url.removesuffix("/openai")
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {
-            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
-            "DJANGO_SETTINGS_MODULE": "editor.settings",
-            "RETOUCH_DATA_DIR": str(workdir),
-            "STATIC_ROOT": str(workdir / "static"),
-            "OPENAI_BASE_URL": api_url,
-            "OPENAI_API_KEY": TOKEN,
-            "PUBLIC_URL": url,
-            "SECRET_KEY": "benchmark-only",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-            # One user starts all the edits: the per-user rate limit is not under test.
-            "RETOUCH_RATE_LIMIT": "0",
-        }
-        manage(env, "migrate", "--noinput", "-v0")
-        manage(env, "collectstatic", "--noinput", "-v0")
-        manage(
-            env,
-            "shell",
-            "-c",
-            "from django.contrib.auth import get_user_model; "
-            f"get_user_model().objects.create_user('bench', password={PASSWORD!r})",
-        )
-        web = procs.start(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "editor.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-            ],
-            env=env,
-        )
-        wait_http(url + "/accounts/login/")
+        # One user starts all the edits: the per-user rate limit is not under test.
+        env = app_env(workdir, api_url, url, RETOUCH_RATE_LIMIT="0")
+        web = start_web(procs, env, port)
         print(
             f"Simulator latency {args.latency:g} s; {args.workers} worker process(es) × "
             f"{args.threads} thread(s); gunicorn 2 × 4; {os.cpu_count()} CPU(s); "

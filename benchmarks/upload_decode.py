@@ -25,16 +25,16 @@ import os
 import re
 import shutil
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-# The sibling benchmark's process helpers: start, sign in, stop everything at the end.
-from concurrent_edits import Processes, free_port, manage, memory_kb, sign_in, wait_http
 from PIL import Image
+
+# The sibling benchmark's process helpers: start, sign in, stop everything at the end.
+from stack import Processes, app_env, free_port, memory_kb, sign_in, start_web
 
 MB = 1024 * 1024
 REQUEST_TIMEOUT = 180.0
@@ -171,46 +171,10 @@ def main() -> None:
         )
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {
-            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
-            "DJANGO_SETTINGS_MODULE": "editor.settings",
-            "RETOUCH_DATA_DIR": str(workdir),
-            "STATIC_ROOT": str(workdir / "static"),
-            "OPENAI_BASE_URL": "http://127.0.0.1:9/openai",  # nothing is sent: no worker
-            "OPENAI_API_KEY": "sk-bench",
-            "PUBLIC_URL": url,
-            "SECRET_KEY": "benchmark-only",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-            "RETOUCH_RATE_LIMIT": "1/hour" if args.over_limit else "0",
-        }
-        manage(env, "migrate", "--noinput", "-v0")
-        manage(env, "collectstatic", "--noinput", "-v0")
-        manage(
-            env,
-            "shell",
-            "-c",
-            "from django.contrib.auth import get_user_model; "
-            "get_user_model().objects.create_user('bench', password='benchmark-password-1')",
-        )
-        web = procs.start(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "editor.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--timeout",
-                "120",
-            ],
-            env=env,
-        )
-        wait_http(url + "/accounts/login/")
+        # Nothing is sent upstream (no worker runs).
+        limit = "1/hour" if args.over_limit else "0"
+        env = app_env(workdir, "http://127.0.0.1:9/openai", url, RETOUCH_RATE_LIMIT=limit)
+        web = start_web(procs, env, port)
         session = sign_in(url)
         cookies = session.cookies.get_dict()
         fields = {

@@ -17,7 +17,6 @@ import io
 import os
 import re
 import resource
-import select
 import shutil
 import struct
 import subprocess
@@ -27,6 +26,8 @@ import threading
 import time
 import zlib
 from pathlib import Path
+
+from stack import TOKEN, Processes, start_simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
@@ -121,57 +122,6 @@ class TimedFile(io.FileIO):
         return data
 
 
-def start_simulator(token: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [
-            sys.executable,
-            "-m",
-            "editor.simulator",
-            "--port",
-            "0",
-            "--token",
-            token,
-            "--latency",
-            "0",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    assert proc.stdout is not None
-    seen: list[str] = []
-    while time.monotonic() < deadline and proc.poll() is None:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-        if not ready:
-            continue
-        line = proc.stdout.readline()
-        seen.append(line)
-        match = LISTENING.search(line)
-        if match:
-            # Keep draining its output so a chatty simulator never blocks on a full pipe.
-            threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
-            return proc, match.group(1)
-    stop_process(proc)
-    raise SystemExit("the simulator did not start:\n" + "".join(seen[-20:]))
-
-
-def _drain(stream) -> None:
-    for _line in stream:
-        pass
-
-
-def stop_process(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=5)
@@ -190,7 +140,7 @@ def main() -> None:
     from editor.upstream import EditRequest, ImageInput, ImagesClient
 
     workdir = Path(tempfile.mkdtemp(prefix="retouch-bench-"))
-    proc = None
+    procs = None
     try:
         started = time.monotonic()
         subprocess.run(  # noqa: S603 - this very script, as a child
@@ -215,8 +165,9 @@ def main() -> None:
             f"generated in a child process in {time.monotonic() - started:.1f}s"
         )
 
-        proc, base_url = start_simulator("sk-bench")
-        print(f"simulator: {base_url} (pid {proc.pid})")
+        procs = Processes(workdir / "processes.log")
+        base_url, simulator_pid = start_simulator(procs, latency=0)
+        print(f"simulator: {base_url} (pid {simulator_pid})")
 
         files = [TimedFile(p, "rb") for p in paths]
         try:
@@ -227,7 +178,7 @@ def main() -> None:
                     ImageInput(p.name, "image/png", fh) for p, fh in zip(paths, files, strict=True)
                 ],
             )
-            with ImagesClient(base_url, "sk-bench", timeout=(10, 300)) as client:
+            with ImagesClient(base_url, TOKEN, timeout=(10, 300)) as client:
                 baseline_kb = proc_status_kb("VmRSS") or 0
                 peak_reset = reset_peak()
                 sampler = RssSampler()
@@ -271,8 +222,8 @@ def main() -> None:
             f"(target < 60 MB): {verdict}"
         )
     finally:
-        if proc is not None:
-            stop_process(proc)
+        if procs is not None:
+            procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -71,6 +71,14 @@ def owners(ok: Outcome) -> dict:
     return members() | {"viewer": FORBIDDEN, "editor": FORBIDDEN, "owner": ok}
 
 
+def joining(outsider: Outcome) -> dict:
+    """Posting an invitation link: the anonymous must sign up or sign in first; members
+    are already in (they switch to the team, the link stays unused)."""
+    return {"anonymous": Outcome(400), "outsider": outsider} | dict.fromkeys(
+        ("viewer", "editor", "owner"), REFUSED
+    )
+
+
 def everyone(outcome: Outcome) -> dict:
     return dict.fromkeys(ACTORS, outcome)
 
@@ -195,26 +203,14 @@ CASES = [
     Case(
         "invitation_join",
         "POST",
-        {
-            "anonymous": Outcome(400),  # must sign up or sign in first
-            "outsider": WROTE,
-            "viewer": REFUSED,  # already in: switches to the team, the link stays unused
-            "editor": REFUSED,
-            "owner": REFUSED,
-        },
+        joining(WROTE),
         kwargs=lambda w: {"token": w.invitation.token},
     ),
     # Sent to an address: only that address's account may join; members just switch.
     Case(
         "invitation_join",
         "POST",
-        {
-            "anonymous": Outcome(400),
-            "outsider": WROTE,
-            "viewer": REFUSED,
-            "editor": REFUSED,
-            "owner": REFUSED,
-        },
+        joining(WROTE),
         kwargs=lambda w: {"token": w.for_outsider.token},
         why="sent-to-their-address",
     ),
@@ -228,13 +224,7 @@ CASES = [
     Case(
         "invitation_join",
         "POST",
-        {
-            "anonymous": Outcome(400),
-            "outsider": FORBIDDEN,
-            "viewer": REFUSED,
-            "editor": REFUSED,
-            "owner": REFUSED,
-        },
+        joining(FORBIDDEN),
         kwargs=lambda w: {"token": w.for_stranger.token},
         why="sent-to-another-address",
     ),

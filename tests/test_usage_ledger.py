@@ -46,12 +46,18 @@ def test_deleting_edits_does_not_reset_the_rate_window(client, studio, settings)
     assert not Edit.objects.exists()
 
 
-def test_retries_are_counted(client, studio, settings):
-    settings.RETOUCH_RATE_LIMIT = "2/hour"
+def started_and_failed(client, studio) -> Edit:
+    """An edit the editor started through the form, which then failed."""
     client.force_login(studio.editor)
     assert post_edit(client, htmx=False, prompt="First").status_code == 302
     edit = Edit.objects.get()
     Edit.objects.filter(pk=edit.pk).update(status=Status.FAILED)
+    return edit
+
+
+def test_retries_are_counted(client, studio, settings):
+    settings.RETOUCH_RATE_LIMIT = "2/hour"
+    edit = started_and_failed(client, studio)
     client.post(reverse("edit_retry", args=[edit.pk]))
     edit.refresh_from_db()
     assert edit.status == Status.QUEUED
@@ -62,10 +68,7 @@ def test_retries_are_counted(client, studio, settings):
 
 def test_a_refused_retry_is_not_counted_and_leaves_the_edit_failed(client, studio, settings):
     settings.RETOUCH_RATE_LIMIT = "1/hour"
-    client.force_login(studio.editor)
-    assert post_edit(client, htmx=False, prompt="First").status_code == 302
-    edit = Edit.objects.get()
-    Edit.objects.filter(pk=edit.pk).update(status=Status.FAILED)
+    edit = started_and_failed(client, studio)
     response = client.post(reverse("edit_retry", args=[edit.pk]), **HTMX)
     assert "the most Retouch allows" in response.content.decode()
     edit.refresh_from_db()

@@ -97,29 +97,20 @@ def test_manifest_keeps_plain_prompts_as_they_are(alice_client, alice):
 # --- retry: own edits for editors, any for owners; one task per real requeue -----------
 
 
-def test_an_editor_cannot_retry_someone_elses_failed_edit(client, studio):
-    edit = make_edit(studio.team, studio.owner, status=Status.FAILED)
-    client.force_login(studio.editor)
-    response = client.post(reverse("edit_retry", args=[edit.pk]))
-    assert response.status_code == 403
+@pytest.mark.parametrize(
+    ("author", "retrier", "status", "after"),
+    [
+        ("owner", "editor", 403, Status.FAILED),  # editors: not someone else's edit
+        ("editor", "editor", 302, Status.QUEUED),  # their own
+        ("editor", "owner", 302, Status.QUEUED),  # owners: anyone's
+    ],
+)
+def test_retry_follows_the_delete_rule(client, studio, author, retrier, status, after):
+    edit = make_edit(studio.team, getattr(studio, author), status=Status.FAILED)
+    client.force_login(getattr(studio, retrier))
+    assert client.post(reverse("edit_retry", args=[edit.pk])).status_code == status
     edit.refresh_from_db()
-    assert edit.status == Status.FAILED
-
-
-def test_an_editor_retries_their_own_failed_edit(client, studio):
-    edit = make_edit(studio.team, studio.editor, status=Status.FAILED)
-    client.force_login(studio.editor)
-    client.post(reverse("edit_retry", args=[edit.pk]))
-    edit.refresh_from_db()
-    assert edit.status == Status.QUEUED
-
-
-def test_an_owner_retries_anyones_failed_edit(client, studio):
-    edit = make_edit(studio.team, studio.editor, status=Status.FAILED)
-    client.force_login(studio.owner)
-    client.post(reverse("edit_retry", args=[edit.pk]))
-    edit.refresh_from_db()
-    assert edit.status == Status.QUEUED
+    assert edit.status == after
 
 
 def queued_tasks_for(edit: Edit) -> int:
