@@ -258,33 +258,31 @@ def finish_from_callback(edit_id: int, name: str, tries: int = 0) -> str:
 
     The webhook already checked the URL token and the task id as the body streamed
     past; here the body is parsed for real and checked again before anything is
-    downloaded or stored. The spooled file is removed in every case but one: a callback
-    that arrived before our own request's answer was recorded waits for it.
+    downloaded or stored. It is read from storage in chunks, never whole: its images
+    are decoded as they stream past (`parse_callback` on a file). The spooled file is
+    removed in every case but one: a callback that arrived before our own request's
+    answer was recorded waits for it.
     """
     keep = False
     try:
         edit = Edit.objects.filter(pk=edit_id).first()
         if edit is None or edit.is_final:
             return "ignored"
-        limit = settings.RETOUCH_CALLBACK_MAX_MB * MB
-        with default_storage.open(name, "rb") as fh:
-            body = fh.read(limit + 1)
-        if len(body) > limit:
+        if default_storage.size(name) > settings.RETOUCH_CALLBACK_MAX_MB * MB:
             return "too-large"
-        claimed_task = CallbackTaskId()
-        claimed_task.feed(body)
+        claimed_task = _claimed_task(name)
         if not edit.task_id and _still_submitting(edit) and tries < EARLY_CALLBACK_TRIES:
             keep = True
             queue_callback(edit_id, name, tries + 1, when=timezone.now() + timedelta(seconds=1))
             return "early"
-        if not edit.task_id or claimed_task.task_id != edit.task_id:
+        if not edit.task_id or claimed_task != edit.task_id:
             log.warning("Edit %s: dropped a callback for another task", edit.pk)
             return "mismatched"
         if not edit.claim_finish(settings.RETOUCH_LEASE_SECONDS):
             return "ignored"
-        with holding(edit), upstream_client() as client:
+        with holding(edit), upstream_client() as client, default_storage.open(name, "rb") as fh:
             try:
-                result = parse_callback(body, client=client)
+                result = parse_callback(fh, client=client)
             except UpstreamError as exc:
                 if exc.task_id != edit.task_id or exc.code in UNTRUSTED_CALLBACK_ERRORS:
                     # Not a failure the service reported for this task (or a result at an
@@ -303,6 +301,15 @@ def finish_from_callback(edit_id: int, name: str, tries: int = 0) -> str:
         if not keep:
             with suppress(Exception):
                 default_storage.delete(name)
+
+
+def _claimed_task(name: str) -> str | None:
+    """The task id a spooled callback body names, read until it is found."""
+    task = CallbackTaskId()
+    with default_storage.open(name, "rb") as fh:
+        while task.task_id is None and (chunk := fh.read(64 * 1024)):
+            task.feed(chunk)
+    return task.task_id
 
 
 def _still_submitting(edit: Edit) -> bool:
