@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from editor.upstream import UpstreamError, parse_callback
-from editor.upstream.parsing import LONG_STRING, load_streamed
+from editor.upstream.streamed_json import LONG_STRING, load_streamed
 
 from .processes import ProcessStack
 
