@@ -12,16 +12,12 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from .roles import Action, Role, role_allows
+
 
 class TeamRuleError(Exception):
     """A change the team's rules refuse (the last owner leaving, say), in plain words
     that can be shown to the person as they are."""
-
-
-class Role(models.TextChoices):
-    OWNER = "owner", "Owner"
-    EDITOR = "editor", "Editor"
-    VIEWER = "viewer", "Viewer"
 
 
 class TeamQuerySet(QuerySet):
@@ -129,19 +125,13 @@ class Membership(models.Model):
 
     @property
     def can_create_edits(self) -> bool:
-        from .permissions import Action
-
         return self.can(Action.CREATE_EDIT)
 
     @property
     def can_manage_team(self) -> bool:
-        from .permissions import Action
-
         return self.can(Action.MANAGE_TEAM)
 
     def can(self, action: str) -> bool:
-        from .permissions import role_allows
-
         return role_allows(self.role, action)
 
     @transaction.atomic
