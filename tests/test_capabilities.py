@@ -80,10 +80,11 @@ def test_get_model_raises_invalid_edit_request_for_unknown_names():
     assert isinstance(info.value, ValueError)
 
 
-def test_gpt_image_1_is_the_default_and_capabilities_are_data():
+def test_gpt_image_2_is_the_default_and_capabilities_are_data():
     from editor.upstream import DEFAULT_MODEL
 
-    assert DEFAULT_MODEL == "gpt-image-1"
+    # The default where nothing says which service: the gateway's recommended model.
+    assert DEFAULT_MODEL == "gpt-image-2"
     gpt = get_model("gpt-image-1")
     assert isinstance(gpt, ModelCapabilities)
     assert gpt.image_field == "image[]"

@@ -12,8 +12,24 @@ from .capabilities import (
     get_model,
     validate,
 )
+from .catalogue import (
+    RECOMMENDED,
+    add_models,
+    can_stream,
+    check_offered,
+    check_size,
+    default_model,
+    offered_models,
+    parse_model_names,
+    parse_service_setting,
+    response_format_for,
+    service_for,
+    size_preset_groups,
+    size_presets,
+)
 from .client import ImagesClient
 from .errors import UpstreamError
+from .extra_models import load_extra_models
 from .parsing import CallbackTaskId, parse_callback
 from .result_hosts import DEFAULT_RESULT_HOSTS
 from .schema import Accepted, EditRequest, EditResult, ImageInput, ResultImage, TaskInfo
@@ -22,6 +38,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_RESULT_HOSTS",
     "MODELS",
+    "RECOMMENDED",
     "Accepted",
     "CallbackTaskId",
     "EditRequest",
@@ -33,7 +50,20 @@ __all__ = [
     "ResultImage",
     "TaskInfo",
     "UpstreamError",
+    "add_models",
+    "can_stream",
+    "check_offered",
+    "check_size",
+    "default_model",
     "get_model",
+    "load_extra_models",
+    "offered_models",
     "parse_callback",
+    "parse_model_names",
+    "parse_service_setting",
+    "response_format_for",
+    "service_for",
+    "size_preset_groups",
+    "size_presets",
     "validate",
 ]

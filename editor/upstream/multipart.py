@@ -37,6 +37,10 @@ def _fields(req: EditRequest, model: ModelCapabilities, *, callback: bool) -> It
     yield "prompt", req.prompt
     for name in _OPTION_FIELDS:
         value = getattr(req, name)
+        if name == "user" and not model.takes_user:
+            # The app's own id, not a setting anyone chose: left out where the model takes
+            # only model, prompt and image (nano-banana), rather than refused.
+            continue
         if value is not None:
             yield name, str(value)
     if callback and req.callback_url:
