@@ -79,7 +79,8 @@ _GPT_IMAGE_2 = replace(
 # ":official": the same model through OpenAI's official API at the gateway: takes a mask,
 # billed per token.
 _OFFICIAL = {"takes_mask": True, "billing": "per_token", "streams_at": (GATEWAY,)}
-# nano-banana: model, prompt and image only; one result, always a link; billed per request.
+# nano-banana: model, prompt and image only (with the app's own user and callback_url, which
+# the gateway takes for every model); one result, always a link; billed per request.
 # The contract names a single ``image``; Retouch sends one photo until the gateway
 # documents more.
 _NANO_BANANA = ModelCapabilities(
@@ -92,7 +93,6 @@ _NANO_BANANA = ModelCapabilities(
     size_rule="none",
     max_n=1,
     response_formats=("url",),
-    takes_user=False,
     image_field="image",
     billing="per_request",
 )
