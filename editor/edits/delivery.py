@@ -42,6 +42,8 @@ from editor.upstream import (
     ImageInput,
     UpstreamError,
     parse_callback,
+    response_format_for,
+    service_for,
 )
 
 from .models import Delivery, Edit, Status
@@ -113,11 +115,14 @@ def build_request(edit: Edit, stack: ExitStack) -> EditRequest:
             "mask.png", "image/png", stack.enter_context(edit.mask.storage.open(edit.mask.name))
         )
     params = dict(edit.params)
-    response_format = settings.OPENAI_RESPONSE_FORMAT
-    if not response_format and params.get("n", 1) > 1 and not _is_openai(settings.OPENAI_BASE_URL):
-        # The gateway returns several results only as URLs; OpenAI itself refuses
-        # response_format for gpt-image models, so it is only sent where needed.
-        response_format = "url"
+    # Which kind of result to ask for is the model's and the service's rule (several
+    # results only as links at the gateway, none at all for nano-banana or for gpt-image
+    # models at OpenAI): the client package decides, the operator's preference aside.
+    service = service_for(settings.OPENAI_BASE_URL, getattr(settings, "RETOUCH_SERVICE", "auto"))
+    response_format = response_format_for(
+        edit.model, service, params.get("n"), preferred=settings.OPENAI_RESPONSE_FORMAT or None
+    )
+    params.pop("response_format", None)
     if response_format:
         params["response_format"] = response_format
     return EditRequest(
