@@ -111,8 +111,8 @@ def test_dall_e_2_sizes_are_honoured(sim, size):
 
 
 def test_gpt_image_2_accepts_a_custom_size(sim):
-    response = edit(sim, {"model": "gpt-image-2", "size": "768x512"})
-    assert result_images(response)[0].size == (768, 512)
+    response = edit(sim, {"model": "gpt-image-2", "size": "1152x768"})
+    assert result_images(response)[0].size == (1152, 768)
 
 
 def test_default_model_is_gpt_image_1_rules(sim):

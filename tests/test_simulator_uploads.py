@@ -36,12 +36,15 @@ def test_body_over_the_limit_gets_413_and_the_client_still_reads_it():
         assert edit(small).status_code == 200
 
 
-def test_a_body_that_is_not_multipart_is_400(sim):
+def test_a_body_that_is_neither_multipart_nor_json_is_400(sim):
     response = requests.post(
-        sim.base_url + "/images/edits", json={"prompt": "x"}, headers=AUTH, timeout=5
+        sim.base_url + "/images/edits",
+        data="prompt=x",
+        headers={**AUTH, "Content-Type": "text/plain"},
+        timeout=5,
     )
     body = assert_gateway_error(response, 400, "bad_request")
-    assert "multipart/form-data" in body["error"]["message"]
+    assert "multipart/form-data or application/json" in body["error"]["message"]
 
 
 def test_a_truncated_multipart_body_is_400(sim):

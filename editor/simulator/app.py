@@ -30,6 +30,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from . import json_body
 from .records import (
     DEFAULT_ERROR_CODES,
     DEFAULT_STATUS,
@@ -38,6 +39,7 @@ from .records import (
     gateway_error,
     new_trace_id,
 )
+from .streaming import stream_response
 from .validation import BadRequest, Upload, uploads_of, validate
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ MAX_TEXT_FIELD = 1024 * 1024
 MAX_PARTS = 256
 EDIT_PATHS = frozenset({"/v1/images/edits", "/openai/images/edits"})
 FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+JSON_TYPE = "application/json"
 # What the ``malformed`` fault sends: the start of a success body, cut off mid-string.
 TRUNCATED_JSON = b'{"success": true, "task_id": "0b9c", "data": [{"b64_json": "iVBORw0KGgoAAAANS'
 
@@ -57,6 +60,7 @@ ROUTES = Map(
         Rule("/v1/tasks", endpoint="tasks", methods=["POST"]),
         Rule("/openai/tasks", endpoint="tasks", methods=["POST"]),
         Rule("/_sim/files/<name>", endpoint="file", methods=["GET"]),
+        Rule("/_sim/files", endpoint="put_file", methods=["POST"]),
         Rule("/_sim/health", endpoint="health", methods=["GET"]),
         Rule("/_sim/requests", endpoint="requests", methods=["GET"]),
         Rule("/_sim/callbacks", endpoint="callbacks", methods=["GET"]),
@@ -135,9 +139,11 @@ class App:
             return self._reject(record, 413, _too_large(sim.max_body_bytes))
         if not sim._authorized(request.headers.get("Authorization")):
             return self._reject(record, 401, _invalid_token())
+        if request.mimetype == JSON_TYPE:
+            return self._json_edit(request, record, started)
         if request.mimetype not in FORM_TYPES:
             got = request.content_type or "nothing"
-            message = f"Content-Type must be multipart/form-data, got {got!r}"
+            message = f"Content-Type must be multipart/form-data or application/json, got {got!r}"
             return self._reject(record, 400, gateway_error("bad_request", message))
         parser = FormDataParser(
             max_form_memory_size=MAX_TEXT_FIELD,
@@ -164,6 +170,19 @@ class App:
             for upload in uploads:
                 upload.file.close()
 
+    def _json_edit(self, request: Request, record: RecordedRequest, started: float) -> Response:
+        """A JSON body: its fields read like form fields, its image URLs fetched (our own)."""
+        sim = self.sim
+        try:
+            body = _json_body(request)
+            record.fields = json_body.fields_of(body)
+            urls = json_body.image_urls(body)
+            record.fields["image"] = urls
+            uploads = json_body.fetch_images(urls, sim.host, sim.port, sim._file)
+        except BadRequest as exc:
+            return self._reject(record, 400, gateway_error(exc.code, exc.message))
+        return self._edit(request, record, uploads, started)
+
     def _edit(
         self, request: Request, record: RecordedRequest, uploads: list[Upload], started: float
     ) -> Response:
@@ -174,7 +193,12 @@ class App:
         record.files = [upload.describe() for upload in [*images, *([mask] if mask else [])]]
         sim._record(record)
         callback_mode = bool(record.fields.get("callback_url"))
-        fault = sim._pop_fault(callback_mode)
+        streaming = (record.fields.get("stream") or [""])[0].strip().lower() == "true"
+        fault = sim._pop_fault(callback_mode, streaming)
+        if fault is not None and fault.mid_stream:
+            mid_stream_fault, fault = fault, None
+        else:
+            mid_stream_fault = None
         if fault is not None and fault.kind == "hang":
             if sim._wait(float(fault.options.get("seconds", 30))):
                 drop_connection(request.environ)
@@ -189,11 +213,17 @@ class App:
             callback_fault = fault if fault and fault.kind == "callback" else None
             task_id = sim._create_task(job, record.fields, callback_fault)
             return self._answer(record, 200, {"task_id": task_id})
-        # The edit is rendered first and the rest of the latency waited out after, so an
-        # edit takes `latency` in all (like the real service, whose work is elsewhere)
-        # and many concurrent edits do not all render at the same instant.
+        if job.stream:
+            drop = lambda: drop_connection(request.environ)  # noqa: E731
+            return stream_response(sim, job, record, mid_stream_fault, started, drop)
+        # Drawn (at low priority) half-way through the latency and the rest waited out
+        # after: an edit takes `latency` in all, like the real service whose work is
+        # elsewhere, and a burst of edits is not drawn at the instant the burst arrives.
+        latency = sim.latency
+        if sim._wait(latency / 2 - (time.monotonic() - started)):
+            drop_connection(request.environ)
         result = sim._edit_result(job)
-        if sim._wait(sim.latency - (time.monotonic() - started)):
+        if sim._wait(latency - (time.monotonic() - started)):
             drop_connection(request.environ)
         payload = {
             "success": True,
@@ -278,6 +308,17 @@ class App:
         data, content_type = stored
         headers = {"Cache-Control": "public, max-age=86400"}
         return Response(data, 200, headers, content_type=content_type)
+
+    def on_put_file(self, request: Request) -> Response:
+        """Serve the body from ``/_sim/files/`` (a source image for JSON edits requests)."""
+        formats = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
+        output_format = formats.get(request.mimetype)
+        if output_format is None:
+            message = f"Content-Type must be one of {', '.join(formats)}"
+            return json_response(400, gateway_error("bad_request", message))
+        request.max_content_length = self.sim.max_body_bytes
+        url = self.sim.put_file(request.get_data(cache=False), output_format)
+        return json_response(200, {"url": url})
 
     def on_health(self, request: Request) -> Response:
         return json_response(200, {"ok": True})

@@ -12,6 +12,8 @@ FAULT_KINDS = frozenset(
 CALLBACK_MODES = frozenset({"lost", "duplicate", "late", "fail"})
 DEFAULT_STATUS = {"http": 500, "openai_error": 400, "bare": 502}
 DEFAULT_ERROR_CODES = {429: "too_many_requests", 500: "api_error"}
+# The kinds that can break a stream mid-way (``after_partials``).
+MID_STREAM_KINDS = frozenset({"http", "openai_error", "hang", "malformed", "disconnect"})
 
 
 @dataclass
@@ -29,6 +31,8 @@ class RecordedRequest:
     files: list[dict[str, Any]] = field(default_factory=list)
     body_size: int = 0
     status: int | None = None
+    # A streamed answer: the ``type`` of each event sent, in order.
+    events: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -37,6 +41,11 @@ class Fault:
 
     kind: str
     options: dict[str, Any]
+
+    @property
+    def mid_stream(self) -> bool:
+        """A fault that breaks a stream after some partial images, not the answer's start."""
+        return self.options.get("after_partials") is not None
 
 
 def make_fault(kind: str, **options: Any) -> Fault:
@@ -55,6 +64,13 @@ def make_fault(kind: str, **options: Any) -> Fault:
         mode = options.get("mode")
         if mode not in CALLBACK_MODES:
             raise ValueError(f"fault 'callback' needs mode in {sorted(CALLBACK_MODES)}")
+    after = options.get("after_partials")
+    if after is not None:
+        if kind not in MID_STREAM_KINDS:
+            kinds = sorted(MID_STREAM_KINDS)
+            raise ValueError(f"fault {kind!r} cannot break a stream; only {kinds} can")
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ValueError(f"'after_partials' must be a whole number >= 0, got {after!r}")
     return Fault(kind, dict(options))
 
 

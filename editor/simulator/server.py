@@ -8,11 +8,8 @@ drive the client through every failure the contract describes.
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import copy
 import json
-import os
 import socket
 import sys
 import threading
@@ -26,7 +23,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import imaging
+from . import results
 from .app import EDIT_PATHS, App, RequestHandler
 from .records import Fault, RecordedRequest, make_fault, new_trace_id
 from .validation import BadRequest, EditJob
@@ -40,21 +37,12 @@ CALLBACK_TIMEOUT = 10.0
 # A long-running demo must not grow without limit; tests never come near these.
 MAX_RECORDS = 1000
 MAX_FILES = 500
+# 4K results are several MB each: the served files are bounded in bytes too.
+MAX_FILE_BYTES = 512 * 1024 * 1024
 TASKS_LIMIT_DEFAULT = 12
 TASKS_LIMIT_MAX = 100
+FILE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 FILE_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
-
-
-def _lower_thread_priority() -> None:
-    """Let a callback task's drawing yield the CPU to everything else on this machine.
-
-    The simulator stands in for a service on other machines. Run next to Retouch, its
-    drawing of results (tens of ms each) must not slow down answering requests or the app
-    under test. Linux keeps a nice value per thread; elsewhere this does nothing.
-    """
-    if sys.platform == "linux":
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 class Simulator:
@@ -92,6 +80,7 @@ class Simulator:
         self._requests: deque[RecordedRequest] = deque(maxlen=MAX_RECORDS)
         self._tasks: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._files: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
+        self._file_bytes = 0
         self._callbacks: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDS)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -164,6 +153,7 @@ class Simulator:
             self._requests.clear()
             self._tasks.clear()
             self._files.clear()
+            self._file_bytes = 0
             self._callbacks.clear()
             self._latency = self._initial_latency
             self._callbacks_changed.notify_all()
@@ -198,6 +188,12 @@ class Simulator:
 
         Faults are taken after authentication and before validation, so a faulted request
         need not be valid. Tasks API requests never take one.
+
+        ``after_partials=k`` (kinds ``disconnect``, ``hang``, ``http``, ``openai_error``,
+        ``malformed``) breaks a streamed answer instead, after its first ``k`` partial images:
+        the connection drops, stalls for ``seconds``, gets an ``error`` event in the gateway's
+        or OpenAI's shape, or an event with cut-off JSON. Such a fault waits at the head of the
+        queue for a streaming request.
         """
         fault = make_fault(kind, **options)
         with self._lock:
@@ -237,6 +233,12 @@ class Simulator:
         with self._lock:
             return [json.loads(json.dumps(t)) for t in self._tasks.values()]
 
+    def put_file(self, data: bytes, output_format: str = "png") -> str:
+        """Serve ``data`` from ``/_sim/files/`` and return its URL (a source for JSON bodies)."""
+        if output_format not in FILE_TYPES:
+            raise ValueError(f"output_format must be one of {sorted(FILE_TYPES)}")
+        return self._store_file(data, output_format)
+
     def served_files(self) -> list[str]:
         """Names (``<id>.<ext>``) of the result files ``/_sim/files/`` currently serves."""
         with self._lock:
@@ -265,21 +267,29 @@ class Simulator:
         with self._lock:
             self._requests.append(record)
 
-    def _pop_fault(self, callback_mode: bool) -> Fault | None:
+    def _pop_fault(self, callback_mode: bool, streaming: bool = False) -> Fault | None:
         with self._lock:
             if not self._faults:
                 return None
-            # A callback fault waits at the head of the queue for a callback-mode request.
-            if self._faults[0].kind == "callback" and not callback_mode:
+            head = self._faults[0]
+            # A callback fault waits at the head of the queue for a callback-mode request,
+            # a mid-stream fault for a streaming one.
+            if head.kind == "callback" and not callback_mode:
+                return None
+            if head.mid_stream and not streaming:
                 return None
             return self._faults.popleft()
 
     def _store_file(self, data: bytes, output_format: str) -> str:
         name = f"{uuid.uuid4().hex}.{FILE_EXTENSIONS[output_format]}"
         with self._lock:
-            self._files[name] = (data, imaging.content_type(output_format))
-            while len(self._files) > MAX_FILES:
-                self._files.popitem(last=False)
+            self._files[name] = (data, FILE_TYPES[output_format])
+            self._file_bytes += len(data)
+            while len(self._files) > MAX_FILES or (
+                self._file_bytes > MAX_FILE_BYTES and len(self._files) > 1
+            ):
+                _, (dropped, _) = self._files.popitem(last=False)
+                self._file_bytes -= len(dropped)
         return f"{self.root_url}/_sim/files/{name}"
 
     def _file(self, name: str) -> tuple[bytes, str] | None:
@@ -290,32 +300,9 @@ class Simulator:
         """Sleep unless the simulator stops first; True when it is stopping."""
         return self._stopping.wait(seconds) if seconds > 0 else self._stopping.is_set()
 
-    def _result_items(self, job: EditJob, images: list[bytes]) -> list[dict[str, Any]]:
-        items = []
-        for index, data in enumerate(images):
-            item: dict[str, Any]
-            if job.response_format == "url":
-                item = {"url": self._store_file(data, job.output_format)}
-            else:
-                item = {"b64_json": base64.b64encode(data).decode("ascii")}
-            item["revised_prompt"] = (
-                job.prompt if index == 0 else f"{job.prompt} (variation {index + 1})"
-            )
-            items.append(item)
-        return items
-
     def _edit_result(self, job: EditJob) -> dict[str, Any]:
-        """The body OpenAI would send: ``created``, ``data``, ``usage`` and the settings used."""
-        images = imaging.render(job.sources, job.mask, job.render_spec())
-        return {
-            "created": int(time.time()),
-            "data": self._result_items(job, images),
-            "usage": job.usage(),
-            "size": job.size,
-            "quality": job.quality,
-            "output_format": job.output_format,
-            "background": job.background,
-        }
+        """The success body (without the gateway's additions), drawn at low priority."""
+        return results.edit_body(job, results.render_final(job), self._store_file)
 
     def _create_task(self, job: EditJob, fields: dict[str, list[str]], fault: Fault | None) -> str:
         task_id = str(uuid.uuid4())
@@ -345,7 +332,7 @@ class Simulator:
         return task_id
 
     def _run_task(self, task_id: str, job: EditJob, fault: Fault | None, generation: int) -> None:
-        _lower_thread_priority()
+        results.lower_thread_priority()
         try:
             self._finish_task(task_id, job, fault, generation)
         except Exception:

@@ -14,26 +14,21 @@ from typing import IO
 
 from PIL import Image
 
-from . import imaging
+from . import imaging, models
 
 MB = 1024 * 1024
-GPT_IMAGE_MODELS = ("gpt-image-1", "gpt-image-1.5", "gpt-image-2")
-MODELS = (*GPT_IMAGE_MODELS, "dall-e-2")
-DEFAULT_MODEL = "gpt-image-1"
-GPT_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
-DALLE_SIZES = ("256x256", "512x512", "1024x1024")
-GPT_QUALITIES = ("low", "medium", "high", "auto")
-DALLE_QUALITIES = ("standard",)
 BACKGROUNDS = ("transparent", "opaque", "auto")
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 INPUT_FIDELITIES = ("high", "low")
 RESPONSE_FORMATS = ("url", "b64_json")
-GPT_ONLY_FIELDS = ("background", "output_format", "output_compression", "input_fidelity")
+BOOLEANS = {"true": True, "false": False}
+MAX_PARTIAL_IMAGES = 3
 IMAGE_FIELD = re.compile(r"^image(\[\d*\])?$")
-CUSTOM_SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 # Output tokens per 1024x1024 image, scaled by area for other sizes.
 OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "standard": 1056}
 TOKENS_PER_INPUT_IMAGE = 323
+# What each streamed partial image adds to the output tokens (the contract's "about 100").
+TOKENS_PER_PARTIAL_IMAGE = 100
 
 
 class BadRequest(Exception):
@@ -96,10 +91,16 @@ class EditJob:
     callback_url: str | None
     sources: list[Image.Image] = field(repr=False)
     mask: Image.Image | None = field(repr=False)
+    stream: bool = False
+    partial_images: int = 0
 
     @property
     def size(self) -> str:
         return f"{self.width}x{self.height}"
+
+    @property
+    def rules(self) -> models.Model:
+        return models.MODELS[self.model]
 
     def render_spec(self) -> imaging.RenderSpec:
         return imaging.RenderSpec(
@@ -118,6 +119,8 @@ class EditJob:
         image_tokens = TOKENS_PER_INPUT_IMAGE * len(self.sources)
         per_image = OUTPUT_TOKENS[self.quality] * self.width * self.height / (1024 * 1024)
         output_tokens = round(per_image) * self.n
+        if self.stream:
+            output_tokens += TOKENS_PER_PARTIAL_IMAGE * self.partial_images
         input_tokens = text_tokens + image_tokens
         return {
             "input_tokens": input_tokens,
@@ -135,37 +138,33 @@ def uploads_of(uploads: Iterable[Upload]) -> tuple[list[Upload], Upload | None]:
 
 
 def validate(fields: dict[str, list[str]], images: list[Upload], mask: Upload | None) -> EditJob:
-    """Check an edits request against the contract; decode its images on the way."""
-    model = _first(fields, "model") or DEFAULT_MODEL
-    if model not in MODELS:
-        raise BadRequest(f"'model' must be one of {', '.join(MODELS)} (got {model!r}).")
-    dalle = model == "dall-e-2"
+    """Check an edits request against its model's rules; decode its images on the way."""
+    model = _first(fields, "model") or models.DEFAULT_MODEL
+    rules = models.MODELS.get(model)
+    if rules is None:
+        raise BadRequest(f"'model' must be one of {', '.join(models.MODELS)} (got {model!r}).")
 
     prompt = _first(fields, "prompt")
     if prompt is None or not prompt.strip():
         raise BadRequest("'prompt' is required and must not be empty.")
-    max_prompt = 1000 if dalle else 32000
-    if len(prompt) > max_prompt:
+    if len(prompt) > rules.max_prompt:
         raise BadRequest(
-            f"'prompt' is {len(prompt)} characters long; {model} accepts at most {max_prompt}."
+            f"'prompt' is {len(prompt)} characters long; {model} accepts at most "
+            f"{rules.max_prompt}."
         )
+    _check_fields_taken(model, rules, fields, mask)
 
-    _check_image_count(model, images)
+    _check_image_count(model, rules, images)
     for position, upload in enumerate(images, start=1):
-        _check_image(model, upload, position)
+        _check_image(rules, upload, position)
     if mask is not None:
         _check_mask(mask, images[0])
 
     n = _int_field(fields, "n", default=1)
-    if not 1 <= n <= 10:
-        raise BadRequest(f"'n' must be between 1 and 10 (got {n}).")
-
-    if dalle:
-        for name in GPT_ONLY_FIELDS:
-            if _first(fields, name) is not None:
-                raise BadRequest(f"'{name}' is not supported by dall-e-2.")
-    width, height = _size(model, _first(fields, "size"), images[0])
-    quality = _choice(fields, "quality", DALLE_QUALITIES if dalle else GPT_QUALITIES, model)
+    if not 1 <= n <= rules.max_n:
+        raise BadRequest(f"'n' must be between 1 and {rules.max_n} (got {n}).")
+    width, height = _size(model, rules, _first(fields, "size"), images[0])
+    quality = _choice(fields, "quality", rules.qualities, model)
     background = _choice(fields, "background", BACKGROUNDS, model) or "auto"
     output_format = _choice(fields, "output_format", OUTPUT_FORMATS, model) or "png"
     if background == "transparent" and output_format == "jpeg":
@@ -178,11 +177,12 @@ def validate(fields: dict[str, list[str]], images: list[Upload], mask: Upload | 
         if not 0 <= compression <= 100:
             raise BadRequest(f"'output_compression' must be between 0 and 100 (got {compression}).")
     _choice(fields, "input_fidelity", INPUT_FIDELITIES, model)
-    response_format = _choice(fields, "response_format", RESPONSE_FORMATS, model) or "b64_json"
+    response_format = _response_format(model, rules, fields, n)
 
     callback_url = _first(fields, "callback_url")
     if callback_url is not None and not re.match(r"^https?://[^\s/]+", callback_url):
         raise BadRequest(f"'callback_url' must be an http or https URL (got {callback_url!r}).")
+    stream, partial_images = _streaming(fields, n, callback_url)
 
     return EditJob(
         model=model,
@@ -190,7 +190,7 @@ def validate(fields: dict[str, list[str]], images: list[Upload], mask: Upload | 
         n=n,
         width=width,
         height=height,
-        quality=_resolved_quality(quality, dalle),
+        quality=_resolved_quality(quality, rules.square_png),
         background="transparent" if background == "transparent" else "opaque",
         output_format=output_format,
         compression=compression,
@@ -198,7 +198,57 @@ def validate(fields: dict[str, list[str]], images: list[Upload], mask: Upload | 
         callback_url=callback_url,
         sources=[upload.decode().image for upload in images],  # type: ignore[misc]
         mask=mask.decode().image if mask is not None else None,
+        stream=stream,
+        partial_images=partial_images,
     )
+
+
+def _check_fields_taken(
+    model: str, rules: models.Model, fields: dict[str, list[str]], mask: Upload | None
+) -> None:
+    """Refuse what the model does not take, so that a client sending it anyway finds out."""
+    sent = [name for name in models.KNOWN_FIELDS if _first(fields, name) is not None]
+    if mask is not None:
+        sent.append("mask")
+    for name in sent:
+        if name not in rules.takes:
+            hint = f" ({rules.hint})" if rules.hint else ""
+            raise BadRequest(f"'{name}' is not supported by {model}{hint}.")
+
+
+def _response_format(model: str, rules: models.Model, fields: dict[str, list[str]], n: int) -> str:
+    if rules.url_only:
+        return "url"
+    chosen = _choice(fields, "response_format", RESPONSE_FORMATS, model)
+    if rules.b64_only_single and n > 1:
+        if chosen == "b64_json":
+            raise BadRequest(
+                f"'response_format' b64_json needs n=1 for {model}; ask for url results "
+                f"when n is {n}."
+            )
+        return "url"
+    return chosen or "b64_json"
+
+
+def _streaming(fields: dict[str, list[str]], n: int, callback_url: str | None) -> tuple[bool, int]:
+    raw = _first(fields, "stream")
+    stream = False
+    if raw is not None:
+        if raw.strip().lower() not in BOOLEANS:
+            raise BadRequest(f"'stream' must be true or false (got {raw!r}).")
+        stream = BOOLEANS[raw.strip().lower()]
+    partial_images = _int_field(fields, "partial_images", default=0)
+    if not 0 <= partial_images <= MAX_PARTIAL_IMAGES:
+        raise BadRequest(
+            f"'partial_images' must be between 0 and {MAX_PARTIAL_IMAGES} (got {partial_images})."
+        )
+    if stream and n != 1:
+        raise BadRequest(f"'stream' needs n=1 (got n={n}).")
+    if stream and _first(fields, "response_format") == "url":
+        raise BadRequest("'stream' sends base64 images; it cannot be combined with url results.")
+    if stream and callback_url is not None:
+        raise BadRequest("'stream' cannot be combined with 'callback_url'.")
+    return stream, partial_images
 
 
 def _first(fields: dict[str, list[str]], name: str) -> str | None:
@@ -227,13 +277,15 @@ def _choice(
     return value
 
 
-def _check_image_count(model: str, images: list[Upload]) -> None:
+def _check_image_count(model: str, rules: models.Model, images: list[Upload]) -> None:
     if not images:
         raise BadRequest("'image[]' is required: send at least one source image.")
-    if model == "dall-e-2" and len(images) != 1:
-        raise BadRequest(f"'image' must be exactly one image for dall-e-2 (got {len(images)}).")
-    if len(images) > 16:
-        raise BadRequest(f"'image[]' accepts at most 16 images (got {len(images)}).")
+    if rules.max_images == 1 and len(images) != 1:
+        raise BadRequest(f"'image' must be exactly one image for {model} (got {len(images)}).")
+    if len(images) > rules.max_images:
+        raise BadRequest(
+            f"'image[]' accepts at most {rules.max_images} images for {model} (got {len(images)})."
+        )
 
 
 def _label(upload: Upload, position: int) -> str:
@@ -248,16 +300,16 @@ def _decoded(upload: Upload, label: str) -> imaging.Decoded:
     return decoded
 
 
-def _check_image(model: str, upload: Upload, position: int) -> None:
+def _check_image(rules: models.Model, upload: Upload, position: int) -> None:
     label = _label(upload, position)
     if upload.size >= 50 * MB:
         raise BadRequest(f"{label} is {upload.size} bytes; images must be under 50 MB.")
-    if model == "dall-e-2" and upload.size >= 4 * MB:
+    if rules.square_png and upload.size >= 4 * MB:
         raise BadRequest(f"{label} is {upload.size} bytes; dall-e-2 needs under 4 MB.")
     decoded = _decoded(upload, label)
     if decoded.format not in imaging.ACCEPTED_FORMATS:
         raise BadRequest(f"{label} is {decoded.format}; only PNG, JPEG and WebP are accepted.")
-    if model == "dall-e-2":
+    if rules.square_png:
         if decoded.format != "PNG":
             raise BadRequest(f"{label} is {decoded.format}; dall-e-2 needs a PNG.")
         if decoded.width != decoded.height:
@@ -285,42 +337,28 @@ def _check_mask(mask: Upload, first: Upload) -> None:
         )
 
 
-def _size(model: str, raw: str | None, first: Upload) -> tuple[int, int]:
-    if model == "dall-e-2":
-        value = raw or "1024x1024"
-        if value not in DALLE_SIZES:
-            raise BadRequest(
-                f"'size' must be one of {', '.join(DALLE_SIZES)} for dall-e-2 (got {value!r})."
-            )
-        return _parse_size(value)
+def _size(model: str, rules: models.Model, raw: str | None, first: Upload) -> tuple[int, int]:
     value = raw or "1024x1024"
-    if value == "auto":
+    if value == "auto" and (rules.sizes is None or "auto" in rules.sizes):
         decoded = first.decode()
         assert decoded.width and decoded.height
-        ratio = decoded.width / decoded.height
-        if ratio >= 1.25:
-            return 1536, 1024
-        if ratio <= 0.8:
-            return 1024, 1536
-        return 1024, 1024
-    if value in GPT_SIZES:
+        return models.auto_size(decoded.width, decoded.height)
+    if rules.sizes is not None:
+        if value not in rules.sizes:
+            raise BadRequest(
+                f"'size' must be one of {', '.join(rules.sizes)} for {model} (got {value!r})."
+            )
         return _parse_size(value)
-    if model == "gpt-image-2":
-        return _custom_size(value)
-    raise BadRequest(f"'size' must be one of {', '.join(GPT_SIZES)} for {model} (got {value!r}).")
-
-
-def _custom_size(value: str) -> tuple[int, int]:
-    """The newer gateway models take any WIDTHxHEIGHT within limits; these are the simulator's."""
-    match = CUSTOM_SIZE.match(value)
-    rule = "WIDTHxHEIGHT with sides multiples of 16 from 256 to 3840 and at most 3:1"
-    if not match:
-        raise BadRequest(f"'size' must be auto or {rule} for gpt-image-2 (got {value!r}).")
-    width, height = int(match[1]), int(match[2])
-    ok = all(256 <= side <= 3840 and side % 16 == 0 for side in (width, height))
-    if not ok or max(width, height) > 3 * min(width, height):
-        raise BadRequest(f"'size' must be auto or {rule} for gpt-image-2 (got {value!r}).")
-    return width, height
+    match = models.SIZE_PATTERN.match(value)
+    problem = "it is not WIDTHxHEIGHT" if not match else None
+    if match:
+        problem = models.grid_problem(int(match[1]), int(match[2]))
+    if problem is not None:
+        raise BadRequest(
+            f"'size' {value!r} is off the grid for {model}: {problem}. "
+            f"It must be {models.GRID_RULE}."
+        )
+    return _parse_size(value)
 
 
 def _parse_size(value: str) -> tuple[int, int]:
