@@ -81,6 +81,68 @@ def result_images(response: requests.Response) -> list[Image.Image]:
     ]
 
 
+def json_edit(
+    sim: Simulator, body: dict, *, path: str = "/openai/images/edits", timeout: float = 10
+) -> requests.Response:
+    """An edits request with a JSON body (images by URL)."""
+    payload = {"model": "gpt-image-2", "prompt": "make it look like a watercolour", **body}
+    return requests.post(sim.root_url + path, json=payload, headers=AUTH, timeout=timeout)
+
+
+def stream_edit(
+    sim: Simulator, fields: dict | None = None, files: list | None = None, *, timeout: float = 10
+) -> requests.Response:
+    """A streamed edits request (``stream=true``, 2 partial images), its body left unread."""
+    data = {
+        "model": "gpt-image-1",
+        "prompt": "make it look like a watercolour",
+        "stream": "true",
+        "partial_images": "2",
+        **(fields or {}),
+    }
+    return requests.post(
+        sim.root_url + "/openai/images/edits",
+        data={k: v for k, v in data.items() if v is not None},
+        files=files if files is not None else [png_file()],
+        headers=AUTH,
+        stream=True,
+        timeout=timeout,
+    )
+
+
+def read_events(response: requests.Response, into: list | None = None) -> list[dict]:
+    """Server-sent events parsed by hand, per the SSE rules: ``event``, ``data`` (the JSON
+    decoded, or the raw text when it is not JSON) and ``at`` (when it arrived). ``into``
+    keeps what arrived when the stream breaks (the read raises)."""
+    events = [] if into is None else into
+    event, data = None, []
+    for raw in response.iter_lines(chunk_size=None, decode_unicode=False):
+        line = raw.decode("utf-8")
+        if not line:
+            if data:
+                text = "\n".join(data)
+                try:
+                    parsed = json.loads(text)
+                except ValueError:
+                    parsed = text
+                events.append({"event": event, "data": parsed, "at": time.monotonic()})
+            event, data = None, []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+    return events
+
+
+def decode_b64(b64: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(b64)))
+
+
 def tasks_call(sim: Simulator, body: dict, path: str = "/openai/tasks") -> requests.Response:
     return requests.post(sim.root_url + path, json=body, headers=AUTH, timeout=10)
 
