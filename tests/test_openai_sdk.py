@@ -12,6 +12,7 @@ import io
 import openai
 import pytest
 import requests
+from openai.types import ImageEditCompletedEvent, ImageEditPartialImageEvent
 from PIL import Image
 
 
@@ -134,3 +135,72 @@ def test_sdk_validation_error_surfaces_as_bad_request(sim, sdk):
         sdk.images.edit(model="dall-e-2", image=("wide.png", png(), "image/png"), prompt="x")
     assert info.value.code == "bad_request"
     assert "square" in info.value.body["message"]
+
+
+# --- streaming partial images ---------------------------------------------------------------
+
+
+def test_sdk_reads_a_streamed_edit_partials_then_completed(sim, sdk):
+    sim.set_latency(0.4)
+    stream = sdk.images.edit(
+        model="gpt-image-1",
+        image=("photo.png", png(), "image/png"),
+        prompt="a watercolour, please",
+        size="1536x1024",
+        quality="low",
+        stream=True,
+        partial_images=2,
+    )
+    with stream:
+        events = list(stream)
+    assert [type(event) for event in events] == [
+        ImageEditPartialImageEvent,
+        ImageEditPartialImageEvent,
+        ImageEditCompletedEvent,
+    ]
+    assert [event.type for event in events] == [
+        "image_edit.partial_image",
+        "image_edit.partial_image",
+        "image_edit.completed",
+    ]
+    assert [event.partial_image_index for event in events[:2]] == [0, 1]
+    for event in events:
+        assert (event.size, event.quality, event.background, event.output_format) == (
+            "1536x1024",
+            "low",
+            "opaque",
+            "png",
+        )
+        assert decode(event.b64_json).size == (1536, 1024)
+    completed = events[-1]
+    # low quality at 1536x1024: 272 tokens x 1.5, plus about 100 per partial image.
+    assert completed.usage.output_tokens == 408 + 2 * 100
+    assert completed.usage.total_tokens == (
+        completed.usage.input_tokens + completed.usage.output_tokens
+    )
+    sent = sim.edit_requests[-1]
+    assert (sent.fields["stream"], sent.fields["partial_images"]) == (["true"], ["2"])
+
+
+def test_sdk_raises_api_error_for_an_error_event_mid_stream(sim, sdk):
+    sim.push_fault("http", after_partials=1, code="api_error", message="upstream fell over")
+    stream = sdk.images.edit(
+        image=("a.png", png(), "image/png"), prompt="x", stream=True, partial_images=2
+    )
+    seen = []
+    with stream, pytest.raises(openai.APIError, match="upstream fell over"):
+        for event in stream:
+            seen.append(event.type)
+    assert seen == ["image_edit.partial_image"]
+
+
+def test_sdk_raises_connection_error_when_a_stream_breaks_mid_way(sim, sdk):
+    sim.push_fault("disconnect", after_partials=1)
+    stream = sdk.images.edit(
+        image=("a.png", png(), "image/png"), prompt="x", stream=True, partial_images=2
+    )
+    seen = []
+    with stream, pytest.raises(openai.APIConnectionError):
+        for event in stream:
+            seen.append(event.type)
+    assert seen == ["image_edit.partial_image"]
