@@ -16,6 +16,8 @@ from pathlib import Path
 import dj_database_url
 from django.utils.csp import CSP
 
+from editor.upstream import catalogue, extra_models  # plain Python, no Django: safe here
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -259,6 +261,12 @@ RETOUCH_RECONCILE_SECONDS = envfloat("RETOUCH_RECONCILE_SECONDS", 30)
 RETOUCH_CALLBACK_GRACE_SECONDS = envfloat("RETOUCH_CALLBACK_GRACE_SECONDS", 120)
 # An edit still unfinished this long after its first attempt started fails, in words.
 RETOUCH_EDIT_DEADLINE_SECONDS = envfloat("RETOUCH_EDIT_DEADLINE_SECONDS", 1800)
+# Which service OPENAI_BASE_URL is ("auto": told from its host; "gateway"/"openai" say
+# it, e.g. for a proxy), a deployment's own model entries, and the models offered
+# (README: Configuration). A mistake in any of them stops start-up with a sentence.
+RETOUCH_SERVICE = catalogue.parse_service_setting(env("RETOUCH_SERVICE", "auto"))
+RETOUCH_EXTRA_MODELS = extra_models.load_extra_models(env("RETOUCH_EXTRA_MODELS"))
+RETOUCH_MODELS = catalogue.parse_model_names(env("RETOUCH_MODELS"), RETOUCH_EXTRA_MODELS)
 # Hosts result images may be downloaded from besides the API's own: exact names, or a
 # leading dot for any subdomain. Addresses in private, loopback and link-local ranges
 # are refused for every host but the API's own (editor/upstream/transport.py).

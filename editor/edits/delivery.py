@@ -135,10 +135,6 @@ def build_request(edit: Edit, stack: ExitStack) -> EditRequest:
     )
 
 
-def _is_openai(base_url: str) -> bool:
-    return "api.openai.com" in base_url
-
-
 @contextmanager
 def holding(edit: Edit) -> Iterator[None]:
     """Renew `edit`'s lease from a background thread for as long as the block runs.
