@@ -7,7 +7,21 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from editor.upstream import MODELS, EditRequest, ImageInput, InvalidEditRequest, validate
+from editor.upstream import (
+    MODELS,
+    EditRequest,
+    ImageInput,
+    InvalidEditRequest,
+    ModelCapabilities,
+    check_offered,
+    check_size,
+    default_model,
+    offered_models,
+    service_for,
+    size_preset_groups,
+    validate,
+)
+from editor.upstream.sizes import MAX_SIDE, STEP, format_size, parse_size, resolution_of
 
 from .imaging import (
     CONTENT_TYPES,
@@ -19,7 +33,6 @@ from .imaging import (
 )
 from .models import Status
 
-DEFAULT_MODEL = "gpt-image-1"
 ACCEPT = "image/png,image/jpeg,image/webp"
 
 OPTION_LABELS = {
@@ -64,16 +77,79 @@ class MultipleImageField(forms.FileField):
         return [super(MultipleImageField, self).clean(f, initial) for f in files]
 
 
+CUSTOM_SIZE = "custom"
+SIDES_AS_NUMBERS = "Give the width and height as whole numbers of pixels, such as 2048 × 1152."
+BILLING_WORDS = {
+    "per_image": "billed per result",
+    "per_token": "billed by the tokens it uses",
+    "per_request": "billed per edit",
+}
+
+
+def service_and_models() -> tuple[str, tuple[str, ...]]:
+    """The service Retouch talks to and the names ``RETOUCH_MODELS`` narrows the offer to.
+
+    Read on every form, not once at import: a deployment's settings decide, and tests
+    change them."""
+    service = service_for(settings.OPENAI_BASE_URL, getattr(settings, "RETOUCH_SERVICE", "auto"))
+    return service, tuple(getattr(settings, "RETOUCH_MODELS", ()) or ())
+
+
+def model_choice_label(model: ModelCapabilities) -> str:
+    """What a person reads in the picker: ``GPT Image 2 — Best quality``."""
+    return f"{model.label} — {model.tagline}" if model.tagline else model.label
+
+
+def _size_choices(caps: ModelCapabilities) -> list:
+    """The size picker: ``auto`` where the model takes it, the presets (grouped by
+    resolution for the grid models), and "Custom size…" for the grid."""
+    choices: list = [("auto", "Automatic (the model decides)")] if "auto" in caps.sizes else []
+    groups = size_preset_groups(caps)
+    if caps.size_on_grid:
+        choices += [(res, [(p.value, p.label) for p in items]) for res, items in groups.items()]
+        choices.append((CUSTOM_SIZE, "Custom size…"))
+    else:
+        choices += [(p.value, p.label) for items in groups.values() for p in items]
+    return choices
+
+
+def _side_field(label: str) -> forms.IntegerField:
+    # The browser's own checks are off (novalidate): min/max/step only make the arrows
+    # and the number keyboard useful. The grid's rules are checked with check_size.
+    return forms.IntegerField(
+        label=label,
+        required=False,
+        error_messages={
+            "invalid": f"Give the {label.lower()} as a whole number of pixels, such as 2048.",
+        },
+        widget=forms.NumberInput(
+            attrs={
+                "min": STEP,
+                "max": MAX_SIDE,
+                "step": STEP,
+                "inputmode": "numeric",
+                "aria-describedby": "size-check",
+            }
+        ),
+    )
+
+
 class EditForm(forms.Form):
     """Everything a person chooses for one edit, checked in plain words before
     anything is stored or sent upstream.
 
-    Cheap checks first: every field, and each photo from its size and header. The photos'
-    data (and the mask's pixels) is read last, only for a form that is otherwise valid
-    (imaging.py: how, and under which bound).
+    The model picker offers what the configured service serves (``RETOUCH_MODELS``
+    narrows it); the fields below it are the chosen model's own, so a setting the model
+    would ignore is neither shown nor sent. Cheap checks first: every field, and each
+    photo from its size and header. The photos' data (and the mask's pixels) is read
+    last, only for a form that is otherwise valid (imaging.py: how, and under which bound).
     """
 
-    model = forms.ChoiceField(label="Model", choices=[])
+    model = forms.CharField(
+        label="Model",
+        widget=forms.Select,
+        error_messages={"required": "Choose a model."},
+    )
     prompt = forms.CharField(
         label="What should change?",
         widget=forms.Textarea(
@@ -100,24 +176,48 @@ class EditForm(forms.Form):
             self.fields["images"].required = False
             self.initial.setdefault("parent", base_result.edit_id)
             self.initial.setdefault("parent_result", base_result.position)
-        self.fields["model"].choices = [(m.name, m.label) for m in MODELS.values()]
-        self.fields["model"].initial = DEFAULT_MODEL
+        self.service, self.only = service_and_models()
+        self.offered = offered_models(self.service, self.only)
+        self.default_model = default_model(self.service, self.only)
+        self.model_choices = [(m.name, model_choice_label(m)) for m in self.offered]
+        self.fields["model"].widget.choices = self.model_choices
+        self.fields["model"].initial = self.default_model
         chosen = (self.data.get("model") if self.is_bound else None) or self.initial.get("model")
-        self.capabilities = MODELS.get(chosen) or MODELS[DEFAULT_MODEL]
+        # A model that is not offered here (posted by hand, or an earlier edit's) is
+        # refused by clean_model; the fields shown meanwhile are the default model's.
+        name = chosen if any(m.name == chosen for m in self.offered) else self.default_model
+        self.capabilities = MODELS[name]
         self._add_option_fields()
+        self._initial_custom_size()
         self.image_facts: list[ImageFacts] = []
 
     def _add_option_fields(self) -> None:
         caps = self.capabilities
+        plural = "" if caps.max_n == 1 else "s"
         fields = {
-            "size": lambda: forms.ChoiceField(
-                choices=_choices(caps.sizes), initial=caps.default_size
+            # Not a ChoiceField: the grid takes sizes beyond its presets, and check_size
+            # explains a wrong one better than "Select a valid choice".
+            "size": lambda: forms.CharField(
+                widget=forms.Select(
+                    choices=_size_choices(caps), attrs={"aria-describedby": "size-check"}
+                ),
+                initial=caps.default_size,
             ),
             "quality": lambda: forms.ChoiceField(
                 choices=_choices(caps.qualities),
                 initial="auto" if "auto" in caps.qualities else caps.qualities[0],
             ),
-            "n": lambda: forms.IntegerField(min_value=1, max_value=caps.max_n, initial=1),
+            "n": lambda: forms.IntegerField(
+                min_value=1,
+                max_value=caps.max_n,
+                initial=1,
+                error_messages={
+                    "max_value": f"{caps.label} makes at most {caps.max_n} result{plural} "
+                    f"per edit; ask for {caps.max_n} or fewer.",
+                    "min_value": "Ask for at least 1 result.",
+                    "invalid": "Give the number of results as a whole number, such as 2.",
+                },
+            ),
             "background": lambda: forms.ChoiceField(
                 choices=_choices(caps.backgrounds), initial="auto"
             ),
@@ -128,7 +228,7 @@ class EditForm(forms.Form):
                 min_value=0, max_value=100, required=False
             ),
             "input_fidelity": lambda: forms.ChoiceField(
-                choices=_choices(["low", "high"], blank="Default"), required=False
+                choices=_choices(caps.input_fidelities, blank="Default"), required=False
             ),
         }
         for name in caps.options:
@@ -139,6 +239,24 @@ class EditForm(forms.Form):
                 # posted by a script, or before the options partial was swapped in.
                 field.required = False
                 self.fields[name] = field
+        if "size" in self.fields and caps.size_on_grid:
+            self.fields["size_width"] = _side_field("Width")
+            self.fields["size_height"] = _side_field("Height")
+
+    def _initial_custom_size(self) -> None:
+        """An earlier edit's size that is on the grid but not a preset (``?reuse=``)
+        comes back as "Custom size…" with its width and height filled in."""
+        if self.is_bound or not self.has_custom_size:
+            return
+        parsed = parse_size(self.initial.get("size"))
+        if parsed and self.initial["size"] not in self.capabilities.sizes:
+            self.initial["size"] = CUSTOM_SIZE
+            self.initial.setdefault("size_width", parsed[0])
+            self.initial.setdefault("size_height", parsed[1])
+
+    @property
+    def has_custom_size(self) -> bool:
+        return "size_width" in self.fields
 
     @property
     def option_names(self) -> list[str]:
@@ -146,7 +264,57 @@ class EditForm(forms.Form):
 
     @property
     def option_fields(self) -> list:
-        return [self[name] for name in self.option_names]
+        # The size first: it spans the grid, and is what most people change.
+        names = sorted(self.option_names, key=lambda name: name != "size")
+        return [self[name] for name in names]
+
+    @property
+    def offer_key(self) -> str:
+        """What the model picker depends on, for the cache of the drawn form."""
+        return f"{self.service}:{','.join(name for name, _ in self.model_choices)}"
+
+    @property
+    def model_facts(self) -> str:
+        """The chosen model in a few words: ``up to 16 photos · no mask · …``."""
+        caps = self.capabilities
+        facts = ["one photo" if caps.max_images == 1 else f"up to {caps.max_images} photos"]
+        facts.append("takes a mask" if caps.takes_mask else "no mask")
+        facts.append("one result" if caps.max_n == 1 else f"up to {caps.max_n} results")
+        if caps.size_on_grid:
+            facts.append("sizes up to 4K")
+        elif caps.size_rule == "none":
+            facts.append("the model picks the size")
+        if caps.billing in BILLING_WORDS:
+            facts.append(BILLING_WORDS[caps.billing])
+        return " · ".join(facts)
+
+    @property
+    def mask_alternative(self) -> ModelCapabilities | None:
+        """The model to suggest to someone who wants a mask: the chosen one's
+        ``:official`` twin where offered, else the first offered model that takes one."""
+        masked = [m for m in self.offered if m.takes_mask]
+        twin = f"{self.capabilities.name}:official"
+        return next((m for m in masked if m.name == twin), masked[0] if masked else None)
+
+    @property
+    def size_advice(self) -> str:
+        """While a custom size is typed (the live check of an unsubmitted form): why it
+        will not work and the nearest that will, or that it works."""
+        if self.is_bound or not self.has_custom_size:
+            return ""
+        if self.initial.get("size") != CUSTOM_SIZE:
+            return ""
+        width = str(self.initial.get("size_width") or "").strip()
+        height = str(self.initial.get("size_height") or "").strip()
+        if not (width and height):
+            return ""
+        if not (width.isdigit() and height.isdigit()):
+            return SIDES_AS_NUMBERS
+        value = format_size(int(width), int(height))
+        problem = check_size(self.capabilities, value)
+        if problem:
+            return problem
+        return f"{int(width)} × {int(height)} works ({resolution_of(int(width), int(height))})."
 
     @property
     def is_blank(self) -> bool:
@@ -158,7 +326,15 @@ class EditForm(forms.Form):
     def shows_default_options(self) -> bool:
         """The options as every fresh form of this model shows them (nothing submitted or
         carried over from an earlier edit), so their HTML can be drawn once and reused."""
-        return not self.is_bound and not any(name in self.initial for name in self.option_names)
+        names = [*self.option_names, "size_width", "size_height"]
+        return not self.is_bound and not any(name in self.initial for name in names)
+
+    def clean_model(self):
+        name = self.cleaned_data["model"]
+        problem = check_offered(name, self.service, self.only)
+        if problem:
+            raise ValidationError(problem, code="not_offered")
+        return name
 
     def clean_images(self):
         files = self.cleaned_data["images"]
@@ -188,18 +364,7 @@ class EditForm(forms.Form):
             fmt = {v: k for k, v in CONTENT_TYPES.items()}.get(base.content_type, "PNG")
             facts.insert(0, ImageFacts(fmt, base.content_type, base.width, base.height, False))
             names.insert(0, "the earlier result")
-        count = len(facts)
-        if not caps.min_images <= count <= caps.max_images:
-            if caps.min_images == caps.max_images:
-                raise ValidationError(
-                    f"{caps.label} edits exactly {caps.max_images} photo; you added {count}.",
-                    code="count",
-                )
-            raise ValidationError(
-                f"{caps.label} takes {caps.min_images} to {caps.max_images} photos; "
-                f"you added {count}.",
-                code="count",
-            )
+        self._check_count(len(facts))
         if caps.square_only:
             for name, fact in zip(names, facts, strict=True):
                 if fact.width != fact.height or fact.format != "PNG":
@@ -208,18 +373,53 @@ class EditForm(forms.Form):
                         f"{fact.width}×{fact.height} {fact.format}.",
                         code="square",
                     )
+        for name, fact in zip(names, facts, strict=True):
+            if min(fact.width, fact.height) < caps.min_image_side:
+                raise ValidationError(
+                    f"“{name}” is {fact.width}×{fact.height} pixels; {caps.label} needs "
+                    f"photos at least {caps.min_image_side} pixels on each side: choose a "
+                    "larger photo.",
+                    code="too_small",
+                )
         self.image_facts = facts
         return files
+
+    def _check_count(self, count: int) -> None:
+        caps = self.capabilities
+        if count > caps.max_images == 1:
+            raise ValidationError(
+                f"{caps.label} edits exactly one photo; you added {count}: keep one, or "
+                "choose a model that takes several.",
+                code="count",
+            )
+        if count > caps.max_images:
+            raise ValidationError(
+                f"{caps.label} takes at most {caps.max_images} photos; you added {count}: "
+                f"remove {count - caps.max_images}.",
+                code="count",
+            )
+        if count < caps.min_images:
+            raise ValidationError(
+                f"{caps.label} needs at least {caps.min_images} photos; you added {count}.",
+                code="count",
+            )
 
     def clean_mask(self):
         mask = self.cleaned_data.get("mask")
         if not mask:
             return None
+        caps = self.capabilities
+        if not caps.takes_mask:
+            other = self.mask_alternative
+            instead = f"choose {other.label}, which does" if other else "leave the mask out"
+            raise ValidationError(
+                f"{caps.label} does not take a mask: remove it, or {instead}.", code="no_mask"
+            )
         facts = read_header(
             mask,
             mask.name,
             size=mask.size,
-            max_bytes=self.capabilities.mask_max_bytes,
+            max_bytes=caps.mask_max_bytes,
             max_pixels=settings.RETOUCH_MAX_PIXELS,
         )
         check_mask_header(facts)
@@ -228,6 +428,7 @@ class EditForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        self._clean_size(cleaned)
         mask = cleaned.get("mask")
         if mask and self.image_facts:
             first = self.image_facts[0]
@@ -242,6 +443,37 @@ class EditForm(forms.Form):
         if not self.errors:
             self._check_data(cleaned)
         return cleaned
+
+    def _clean_size(self, cleaned) -> None:
+        """The size as the API wants it: a preset, ``auto``, or the custom width and
+        height combined (posted with ``size=custom``, or alone by a script), checked
+        against the model's sizes with a suggestion of the nearest that works."""
+        if "size" not in self.fields or "size" in self.errors:
+            return
+        value = cleaned.get("size") or ""
+        if self.has_custom_size:
+            if "size_width" in self.errors or "size_height" in self.errors:
+                return
+            width, height = cleaned.get("size_width"), cleaned.get("size_height")
+            if value == CUSTOM_SIZE or (not value and (width or height)):
+                if width is None or height is None:
+                    self.add_error(
+                        "size",
+                        "Give both a width and a height for a custom size, or choose one "
+                        "of the sizes listed.",
+                    )
+                    return
+                if width < 1 or height < 1:
+                    self.add_error("size", SIDES_AS_NUMBERS)
+                    return
+                value = format_size(width, height)
+        if value == CUSTOM_SIZE:
+            value = ""  # a fixed-list model has no custom size: its default
+        problem = check_size(self.capabilities, value)
+        if problem:
+            self.add_error("size", problem)
+            return
+        cleaned["size"] = value
 
     def _check_data(self, cleaned) -> None:
         """The photos' data and the mask's pixels, read only once nothing cheaper refused

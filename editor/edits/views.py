@@ -86,9 +86,17 @@ def _base_result(request: HttpRequest, membership, data):
 @login_required
 @require_GET
 def model_options(request: HttpRequest) -> HttpResponse:
-    """The option fields for the model just chosen (the form shows only those)."""
-    form = EditForm(initial={"model": request.GET.get("model")})
-    return render(request, "edits/home.html#options", {"form": form})
+    """What the form shows for the model just chosen: its description, its options and,
+    if it takes one, the mask. Asked for by the size picker (target ``size-check``), the
+    verdict on the custom size typed so far, before anything is uploaded."""
+    initial = {"model": request.GET.get("model")}
+    for name in ("size", "size_width", "size_height"):
+        if name in request.GET:
+            initial[name] = request.GET[name]
+    form = EditForm(initial=initial)
+    if request.htmx and request.htmx.target == "size-check":
+        return render(request, "edits/home.html#size_check", {"form": form})
+    return render(request, "edits/home.html#model_parts", {"form": form})
 
 
 @login_required

@@ -151,7 +151,12 @@
       image.src = url;
     }
 
-    form.addEventListener("retouch:photos", (event) => showPhoto(event.detail.files[0]));
+    // Choosing another model swaps the painter out (or away, for a model without a
+    // mask); only the painter on the page follows the photos. The strokes are kept, so
+    // switching back to a model with a mask keeps what was painted.
+    form.addEventListener("retouch:photos", (event) => {
+      if (painter.isConnected) showPhoto(event.detail.files[0]);
+    });
     const photos = form.querySelector('input[type=file][name=images]');
     showPhoto(photos && photos.files.length ? photos.files[0] : null);
   }
