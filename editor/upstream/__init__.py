@@ -28,6 +28,7 @@ from .catalogue import (
     size_presets,
 )
 from .client import ImagesClient
+from .edit_stream import EditStream, PartialImage
 from .errors import UpstreamError
 from .extra_models import load_extra_models
 from .parsing import CallbackTaskId, parse_callback
@@ -43,10 +44,12 @@ __all__ = [
     "CallbackTaskId",
     "EditRequest",
     "EditResult",
+    "EditStream",
     "ImageInput",
     "ImagesClient",
     "InvalidEditRequest",
     "ModelCapabilities",
+    "PartialImage",
     "ResultImage",
     "TaskInfo",
     "UpstreamError",

@@ -2,8 +2,9 @@
 gateway), as the app calls them.
 
 The client only says what to send and where: ``multipart`` builds an edit's body,
-``transport`` sends it and reads the answer, ``parsing`` says what the answer means. Every
-failure leaves as ``UpstreamError``; each method makes exactly one attempt.
+``transport`` sends it and reads the answer, ``parsing`` says what the answer means
+(``edit_stream`` and ``sse`` for a streamed edit's events). Every failure leaves as
+``UpstreamError``; each method makes exactly one attempt.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import requests
+from requests_toolbelt import MultipartEncoder
 
 from .capabilities import InvalidEditRequest, validate
+from .edit_stream import MAX_PARTIAL_IMAGES, EditStream, PlainEdit
 from .multipart import edit_body
 from .parsing import (
     malformed,
@@ -104,14 +107,50 @@ class ImagesClient:
     # -- edits ---------------------------------------------------------------------------
 
     def edit(self, req: EditRequest) -> EditResult:
-        """Run an edit and wait for the images (synchronous mode)."""
+        """Run an edit and wait for the images (synchronous mode).
+
+        The answer is spooled to a temporary file and its images decoded as they are read,
+        so a 4K result costs about its decoded size in memory, not three times its base64.
+        """
+        self._check_sync(req, "edit")
+        started = time.monotonic()
+        body = self.edit_body(req)
+        with self.transport.open(self.edits_url, body, body.content_type) as answer:
+            spooled = answer.spool(self.max_response_bytes)
+        with spooled.body:
+            return parse_edit(spooled, download=self.download, started=started)
+
+    def edit_stream(self, req: EditRequest, partial_images: int) -> EditStream:
+        """Run an edit asking for up to ``partial_images`` (0-3) previews while it runs.
+
+        Iterate over the returned ``EditStream`` for the ``PartialImage`` previews as they
+        arrive; afterwards its ``result`` is the ``EditResult``. The stream carries one
+        base64 image at a time, so an edit asking for several results or for links, or for
+        no previews, is sent as a plain edit (the iteration then yields nothing). Whether
+        the model streams at the service is the caller's question (``can_stream``).
+        """
+        self._check_sync(req, "edit_stream")
+        if not 0 <= partial_images <= MAX_PARTIAL_IMAGES:
+            raise InvalidEditRequest(
+                {"partial_images": [f"Ask for 0 to {MAX_PARTIAL_IMAGES} partial images."]}
+            )
+        if partial_images == 0 or (req.n or 1) != 1 or req.response_format == "url":
+            return PlainEdit(self, req, 0)
+        return EditStream(self, req, partial_images)
+
+    def edit_body(
+        self, req: EditRequest, extra: Iterable[tuple[str, str]] = ()
+    ) -> MultipartEncoder:
+        """The multipart body of a synchronous edit (validated first), with ``extra``
+        fields that say how the answer is to come."""
+        return edit_body(req, validate(req), callback=False, extra=extra)
+
+    @staticmethod
+    def _check_sync(req: EditRequest, name: str) -> None:
         if req.callback_url is not None:
             raise InvalidEditRequest(
-                {"callback_url": ["edit() waits for the result; use submit() for callbacks."]}
+                {"callback_url": [f"{name}() waits for the result; use submit() for callbacks."]}
             )
-        started = time.monotonic()
-        answer = self._post_edit(req, callback=False)
-        return parse_edit(answer, download=self.download, started=started)
 
     def submit(self, req: EditRequest) -> Accepted:
         """Hand an edit to the gateway in callback mode; the images arrive at
@@ -120,18 +159,16 @@ class ImagesClient:
             raise InvalidEditRequest(
                 {"callback_url": ["submit() needs a callback URL to deliver the result to."]}
             )
-        return parse_accepted(self._post_edit(req, callback=True))
+        body = edit_body(req, validate(req), callback=True)
+        answer = self.transport.post(
+            self.edits_url, body, body.content_type, max_bytes=self.max_response_bytes
+        )
+        return parse_accepted(answer)
 
     def parse_callback(self, payload: bytes | str | Mapping[str, Any]) -> EditResult:
         """Like the module-level ``parse_callback``, downloading URL results with this
         client's session and limits."""
         return parse_callback(payload, client=self)
-
-    def _post_edit(self, req: EditRequest, *, callback: bool) -> Answer:
-        body = edit_body(req, validate(req), callback=callback)
-        return self.transport.post(
-            self.edits_url, body, body.content_type, max_bytes=self.max_response_bytes
-        )
 
     # -- tasks ---------------------------------------------------------------------------
 

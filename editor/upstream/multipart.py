@@ -6,7 +6,7 @@ memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from requests_toolbelt import MultipartEncoder
@@ -27,12 +27,25 @@ _OPTION_FIELDS = (*OPTIONS, "user")
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
-def edit_body(req: EditRequest, model: ModelCapabilities, *, callback: bool) -> MultipartEncoder:
-    """The request body for ``req``; raises InvalidEditRequest for a file it cannot size."""
-    return MultipartEncoder(fields=list(_fields(req, model, callback=callback)))
+def edit_body(
+    req: EditRequest,
+    model: ModelCapabilities,
+    *,
+    callback: bool,
+    extra: Iterable[tuple[str, str]] = (),
+) -> MultipartEncoder:
+    """The request body for ``req``, with ``extra`` text fields (how the answer is to come:
+    ``stream``, ``partial_images``); raises InvalidEditRequest for a file it cannot size."""
+    return MultipartEncoder(fields=list(_fields(req, model, callback=callback, extra=extra)))
 
 
-def _fields(req: EditRequest, model: ModelCapabilities, *, callback: bool) -> Iterator[tuple]:
+def _fields(
+    req: EditRequest,
+    model: ModelCapabilities,
+    *,
+    callback: bool,
+    extra: Iterable[tuple[str, str]] = (),
+) -> Iterator[tuple]:
     yield "model", req.model
     yield "prompt", req.prompt
     for name in _OPTION_FIELDS:
@@ -45,6 +58,7 @@ def _fields(req: EditRequest, model: ModelCapabilities, *, callback: bool) -> It
             yield name, str(value)
     if callback and req.callback_url:
         yield "callback_url", req.callback_url
+    yield from extra
     # Text fields first: a server that rejects a setting can answer before the big files.
     for index, image in enumerate(req.images):
         yield model.image_field, _file_part(image, f"image{index + 1}", "images")

@@ -21,15 +21,22 @@ from .errors import UpstreamError, error_from_body, is_error_body
 from .result_hosts import ResultHosts
 from .schema import Accepted, EditResult, ResultImage, TaskInfo
 from .streamed_json import StreamedBase64, load_streamed
-from .transport import Answer, Downloader, OneOffDownloader, host
+from .transport import Answer, Downloader, OneOffDownloader, SpooledAnswer, host
 
 if TYPE_CHECKING:
     from .client import ImagesClient
 
 
-def parse_edit(answer: Answer, *, download: Downloader, started: float) -> EditResult:
-    """The answer to a synchronous edit."""
-    data = json_object(answer)
+def parse_edit(
+    answer: Answer | SpooledAnswer, *, download: Downloader, started: float
+) -> EditResult:
+    """The answer to a synchronous edit.
+
+    A spooled answer is read in chunks, its base64 images decoded as they pass
+    (``load_streamed``), so memory holds each decoded image once and never the text of
+    the answer (ten 4K answers at once: benchmarks/large_results.py).
+    """
+    data = json_object(answer) if isinstance(answer, Answer) else spooled_object(answer)
     return parse_result(
         data,
         request_id=answer.request_id,
@@ -255,7 +262,7 @@ def _result_image(
     b64 = item.get("b64_json")
     url = _str(item.get("url"))
     if isinstance(b64, StreamedBase64) or (isinstance(b64, str) and b64):
-        data = _b64_bytes(b64)
+        data = b64_bytes(b64)
         if data is None:
             raise bad(f"result {index + 1} is not valid base64")
         content_type = sniff_image_type(data)
@@ -282,7 +289,7 @@ def _result_image(
     )
 
 
-def _b64_bytes(value: str | StreamedBase64) -> bytes | None:
+def b64_bytes(value: str | StreamedBase64) -> bytes | None:
     if isinstance(value, StreamedBase64):
         return value.data()
     # Line breaks are allowed; the copy without them is only made for text that has some.
@@ -300,6 +307,25 @@ def json_object(answer: Answer) -> Mapping[str, Any]:
     except (ValueError, UnicodeDecodeError):
         raise malformed(
             f"the answer is not JSON (starts with {answer.body[:60]!r})",
+            status=answer.status,
+            request_id=answer.request_id,
+        ) from None
+    if not isinstance(data, Mapping):
+        raise malformed(
+            "the answer is not a JSON object", status=answer.status, request_id=answer.request_id
+        )
+    return data
+
+
+def spooled_object(answer: SpooledAnswer) -> Mapping[str, Any]:
+    """A spooled JSON answer, its long strings (the base64 images) decoded as they pass."""
+    body = answer.body
+    try:
+        data = load_streamed(body)
+    except (ValueError, UnicodeDecodeError):
+        body.seek(0)
+        raise malformed(
+            f"the answer is not JSON (starts with {body.read(60)!r})",
             status=answer.status,
             request_id=answer.request_id,
         ) from None

@@ -12,11 +12,13 @@ bound of size and time, and turns every network failure into ``UpstreamError``.
 
 from __future__ import annotations
 
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -36,6 +38,9 @@ DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 # must not cost memory.
 _MAX_ERROR_BODY_BYTES = 1024 * 1024
 _CHUNK = 64 * 1024
+# A spooled answer stays in memory up to this size and goes to a temporary file beyond it:
+# a 4K result's base64 (~15 MB) is never held as text (benchmarks/large_results.py).
+SPOOL_IN_MEMORY_BYTES = 1024 * 1024
 # A CDN may redirect to a signed URL once or twice; more is a loop or a detour.
 MAX_REDIRECTS = 3
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -63,6 +68,77 @@ class Answer:
     status: int
     body: bytes
     request_id: str
+
+
+@dataclass(frozen=True)
+class SpooledAnswer:
+    """A 2xx answer read into a temporary file (rewound), for answers that hold images:
+    ``parsing`` reads it in chunks and decodes the base64 as it passes. The caller closes
+    ``body``."""
+
+    status: int
+    body: IO[bytes]
+    request_id: str
+
+
+class OpenAnswer:
+    """A 2xx answer whose body has not been read yet (``Transport.open``): read it whole
+    (``read``), into a temporary file (``spool``) or piece by piece as it arrives
+    (``chunks``, for a stream of events), always within a bound of size and time. Every
+    failure while reading leaves as ``UpstreamError``."""
+
+    def __init__(self, response: requests.Response, request_id: str, seconds: float) -> None:
+        self._response = response
+        self.status = response.status_code
+        self.request_id = request_id
+        self._seconds = seconds
+
+    @property
+    def content_type(self) -> str:
+        """The media type alone, lower-cased (``text/event-stream``, ``application/json``)."""
+        value = self._response.headers.get("Content-Type", "")
+        return value.split(";", 1)[0].strip().lower()
+
+    def chunks(self, max_bytes: int) -> Iterator[bytes]:
+        """The body as it arrives, at most ``max_bytes`` of it, all within the read timeout
+        of the headers arriving."""
+        status, request_id = self.status, self.request_id
+        try:
+            yield from bounded_chunks(self._response, max_bytes, self._seconds, strict=True)
+        except BodyTooLarge as exc:
+            raise UpstreamError(
+                "too_large",
+                detail=f"the response is larger than {max_bytes} bytes",
+                status=status,
+                request_id=request_id,
+            ) from exc
+        except BodyTooSlow as exc:
+            raise UpstreamError(
+                "timeout", detail=str(exc), status=status, request_id=request_id
+            ) from exc
+        except requests.RequestException as exc:
+            raise network_error(exc, request_id) from exc
+
+    def read(self, max_bytes: int) -> Answer:
+        return Answer(self.status, b"".join(self.chunks(max_bytes)), self.request_id)
+
+    def spool(self, max_bytes: int) -> SpooledAnswer:
+        """The body in a temporary file: in memory while small, on disk beyond
+        ``SPOOL_IN_MEMORY_BYTES``, so an answer of tens of megabytes is not held in memory
+        while it is parsed (nor twice, as joining the pieces of a read would)."""
+        spooled = spooled_file()
+        try:
+            for chunk in self.chunks(max_bytes):
+                spooled.write(chunk)
+            spooled.seek(0)
+        except BaseException:
+            spooled.close()
+            raise
+        return SpooledAnswer(self.status, spooled, self.request_id)
+
+
+def spooled_file() -> IO[bytes]:
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES, prefix="retouch-")
 
 
 class Transport:
@@ -100,12 +176,21 @@ class Transport:
     def post(self, url: str, data: Any, content_type: str, *, max_bytes: int) -> Answer:
         """POST ``data`` with our key and read the answer (at most ``max_bytes``); a non-2xx
         status or a network failure raises ``UpstreamError``."""
+        with self.open(url, data, content_type) as answer:
+            return answer.read(max_bytes)
+
+    @contextmanager
+    def open(
+        self, url: str, data: Any, content_type: str, *, accept: str = "application/json"
+    ) -> Iterator[OpenAnswer]:
+        """POST ``data`` with our key and hand over the 2xx answer unread, for as long as the
+        block runs; a non-2xx status or a network failure raises ``UpstreamError``."""
         request_id = str(uuid.uuid4())
         headers = {
             "Authorization": f"Bearer {self._api_key}",
             "X-Request-Id": request_id,
             "X-Client-Request-Id": request_id,
-            "Accept": "application/json",
+            "Accept": accept,
             "User-Agent": self.user_agent,
             "Content-Type": content_type,
         }
@@ -123,35 +208,19 @@ class Transport:
             raise network_error(exc, request_id) from exc
         with response:
             request_id = response.headers.get("x-request-id") or request_id
-            return self._read_answer(response, request_id, max_bytes)
+            if not 200 <= response.status_code < 300:
+                raise self._error(response, request_id)
+            yield OpenAnswer(response, request_id, self.timeout[1])
 
-    def _read_answer(self, response: requests.Response, request_id: str, max_bytes: int) -> Answer:
+    def _error(self, response: requests.Response, request_id: str) -> UpstreamError:
         status = response.status_code
-        read_seconds = self.timeout[1]
-        if not 200 <= status < 300:
-            try:
-                body = read_limited(response, _MAX_ERROR_BODY_BYTES, read_seconds)
-            except (BodyTooLarge, BodyTooSlow, requests.RequestException):
-                body = b""
-            if 300 <= status < 400:
-                body = f"redirected to {response.headers.get('Location', '?')}".encode()
-            raise error_from_http(status, response.headers, body, request_id=request_id)
         try:
-            body = read_limited(response, max_bytes, read_seconds, strict=True)
-        except BodyTooLarge as exc:
-            raise UpstreamError(
-                "too_large",
-                detail=f"the response is larger than {max_bytes} bytes",
-                status=status,
-                request_id=request_id,
-            ) from exc
-        except BodyTooSlow as exc:
-            raise UpstreamError(
-                "timeout", detail=str(exc), status=status, request_id=request_id
-            ) from exc
-        except requests.RequestException as exc:
-            raise network_error(exc, request_id) from exc
-        return Answer(status, body, request_id)
+            body = read_limited(response, _MAX_ERROR_BODY_BYTES, self.timeout[1])
+        except (BodyTooLarge, BodyTooSlow, requests.RequestException):
+            body = b""
+        if 300 <= status < 400:
+            body = f"redirected to {response.headers.get('Location', '?')}".encode()
+        return error_from_http(status, response.headers, body, request_id=request_id)
 
     def download(self, url: str, *, max_bytes: int, trace_id: str | None) -> bytes:
         """GET a result image, without our key (the URL usually points at a CDN, not at the
@@ -255,7 +324,17 @@ class BodyTooSlow(Exception):
 def read_limited(
     response: requests.Response, max_bytes: int, seconds: float, *, strict: bool = False
 ) -> bytes:
-    """The body, at most ``max_bytes`` of it, within ``seconds`` of the headers arriving.
+    """The body, at most ``max_bytes`` of it, within ``seconds`` of the headers arriving
+    (see ``bounded_chunks``); for bodies that are small or must be whole (a downloaded
+    image, an error page)."""
+    return b"".join(bounded_chunks(response, max_bytes, seconds, strict=strict))
+
+
+def bounded_chunks(
+    response: requests.Response, max_bytes: int, seconds: float, *, strict: bool = False
+) -> Iterator[bytes]:
+    """The body as it arrives, at most ``max_bytes`` of it, within ``seconds`` of the
+    headers arriving.
 
     ``requests``' read timeout bounds each socket read, not the whole body; a server that
     trickles a byte at a time would otherwise hold a worker indefinitely. With ``strict``
@@ -265,19 +344,17 @@ def read_limited(
     if strict and declared.isdigit() and int(declared) > max_bytes:
         raise BodyTooLarge
     deadline = time.monotonic() + seconds
-    chunks: list[bytes] = []
     total = 0
     for chunk in response.iter_content(_CHUNK):
         total += len(chunk)
         if total > max_bytes:
             if strict:
                 raise BodyTooLarge
-            chunks.append(chunk[: max_bytes - (total - len(chunk))])
-            break
-        chunks.append(chunk)
+            yield chunk[: max_bytes - (total - len(chunk))]
+            return
+        yield chunk
         if time.monotonic() > deadline:
             raise BodyTooSlow(f"the answer took longer than {seconds:g}s to arrive")
-    return b"".join(chunks)
 
 
 def network_error(exc: BaseException, request_id: str) -> UpstreamError:
