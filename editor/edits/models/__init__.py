@@ -1,5 +1,6 @@
 """The edits app's models: `Edit` (edit.py) and its images (files.py); every change of
-an edit's state is in states.py; the usage ledger the limits count is ledger.py.
+an edit's state is in states.py; the usage ledger the limits count is ledger.py; the
+previews a streamed edit shows while it runs are previews.py.
 Everything is importable from here, as `from editor.edits.models import Edit, Status`;
 migrations name the upload and token functions by this path."""
 
@@ -14,6 +15,7 @@ from .files import (
     thumbnail_upload_to,
 )
 from .ledger import LedgerEntry
+from .previews import PreviewImage
 from .states import PENDING_STATUSES, Delivery, Status
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "EditQuerySet",
     "ImageFileMixin",
     "LedgerEntry",
+    "PreviewImage",
     "ResultImage",
     "SourceImage",
     "Star",

@@ -14,6 +14,7 @@ from django.utils.functional import cached_property
 from django.utils.text import slugify
 
 from .files import ResultImage, mask_upload_to
+from .previews import PreviewImage
 from .states import PENDING_STATUSES, Delivery, EditStateQuerySet, EditStates, Status
 
 
@@ -26,10 +27,12 @@ class EditQuerySet(EditStateQuerySet):
         return self.filter(team=team)
 
     def for_gallery(self) -> EditQuerySet:
-        """Everything a gallery card shows, in a fixed number of queries."""
+        """Everything a gallery card shows, in a fixed number of queries. Previews exist
+        only while an edit is pending (at most a few each), so prefetching them costs
+        one small query."""
         return (
             self.select_related("created_by")
-            .prefetch_related("results")
+            .prefetch_related("results", "previews")
             .order_by("-created_at", "-pk")
         )
 
@@ -139,6 +142,22 @@ class Edit(EditStates, models.Model):
     @property
     def is_final(self) -> bool:
         return not self.is_pending
+
+    @cached_property
+    def shown_previews(self) -> list[PreviewImage]:
+        """The previews the service streamed so far (from prefetched rows when loaded)."""
+        return list(self.previews.all()) if self.is_pending else []
+
+    @property
+    def latest_preview(self) -> PreviewImage | None:
+        """What a pending card shows in place of a spinner, once the service sent one."""
+        return self.shown_previews[-1] if self.shown_previews else None
+
+    @property
+    def poll_token(self) -> str:
+        """What a pending card tells the gallery's poll it shows: the status and how many
+        previews, so that a new preview (not only a new status) brings the card back."""
+        return f"{self.status}.{len(self.shown_previews)}"
 
     @property
     def queue_seconds(self) -> float | None:
