@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from editor.edits.limits import month_bounds
+from editor.edits.models import Edit
 from editor.teams.models import Activity, Team
 
 from .factories import Role, make_edit, make_priced_edit, make_team
@@ -92,7 +93,36 @@ def test_each_edit_is_listed_with_its_tokens_and_estimated_cost(client, studio):
     html = usage_page(client, owner).content.decode()
     listed = re.search(rf'<tr id="usage-{edit.pk}">(.*?)</tr>', html, re.S)[1]
     text = " ".join(re.sub(r"<[^>]+>", " ", listed).split())
-    assert "ed Make the sky stormy gpt-image-1 775 1372 $0.0625" in text
+    assert "ed Make the sky stormy GPT Image 1 per token 775 1,372 $0.0625" in text
+
+
+def test_edits_without_token_usage_show_a_dash_and_still_count_their_cost(client, studio):
+    """Models billed per result or per edit (gpt-image-2, nano-banana) may report no
+    tokens: the tokens read "—", the cost is listed and added up."""
+    team, owner, editor, _ = studio
+    banana = make_priced_edit(team, editor, "0.039", model="nano-banana", params={})
+    Edit.objects.filter(pk=banana.pk).update(usage=None)
+    grid = make_priced_edit(team, editor, "0.08", model="gpt-image-2", usage={})
+    make_priced_edit(
+        team, owner, "0.0625", model="gpt-image-1", usage={"input_tokens": 775, "output_tokens": 10}
+    )
+
+    response = usage_page(client, owner)
+    html = response.content.decode()
+
+    for edit, words in (
+        (banana, "Nano Banana per edit — — $0.0390"),
+        (grid, "GPT Image 2 per result — — $0.0800"),
+    ):
+        listed = re.search(rf'<tr id="usage-{edit.pk}">(.*?)</tr>', html, re.S)[1]
+        assert words in " ".join(re.sub(r"<[^>]+>", " ", listed).split())
+    assert row(html, "ed") == "2 — — $0.12 $0.12"  # no tokens at all, the cost counted
+    assert row(html, "olga") == "1 775 10 $0.06 $0.06"
+    assert row(html, "Nano Banana") == "per edit 1 — — $0.04"
+    assert row(html, "GPT Image 1") == "per token 1 775 10 $0.06"
+    by_model = {m["model"]: m for m in response.context["per_model"]}
+    assert by_model["gpt-image-2"]["cost"] == Decimal("0.08")
+    assert by_model["nano-banana"]["input_tokens"] is None
 
 
 def test_this_months_spend_is_shown_against_the_budget_in_words(client, studio):

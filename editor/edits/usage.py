@@ -1,5 +1,8 @@
-"""The team's usage page: tokens and estimated cost per edit, totals per member and per
-month, and this month's spend against the budget.
+"""The team's usage page: tokens and estimated cost per edit, totals per member, per model
+and per month, and this month's spend against the budget.
+
+Models are billed per token, per result or per edit (``costs.py``): an edit billed per
+result or per edit may have no token usage at all, and still has a cost.
 
 Every member sees it, viewers included: a team keeps an eye on spending together. The
 totals are aggregated in the database (a fixed number of queries however many edits
@@ -64,6 +67,11 @@ def team_usage(request: HttpRequest) -> HttpResponse:
         .annotate(**_totals(month_cost=Sum("cost_usd", filter=this_month)))
         .order_by(F("cost").desc(nulls_last=True), "created_by__username")
     )
+    per_model = (
+        edits.values("model")
+        .annotate(**_totals())
+        .order_by(F("cost").desc(nulls_last=True), "model")
+    )
     per_month = (
         edits.annotate(month=TruncMonth("finished_at"))
         .values("month")
@@ -85,6 +93,7 @@ def team_usage(request: HttpRequest) -> HttpResponse:
         "percent": _percent(spent, budget),
         "per_member": per_member,
         "per_month": per_month,
+        "per_model": per_model,
         "page": page,
     }
     return render(request, "edits/usage.html", context)

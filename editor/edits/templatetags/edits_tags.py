@@ -1,8 +1,16 @@
 from django import template
 
 from editor.edits.forms import CHOICE_LABELS, OPTION_LABELS
+from editor.upstream import MODELS
 
 register = template.Library()
+
+# How each billing kind of the catalogue reads on the usage page.
+BILLING_LABELS = {
+    "per_token": "per token",
+    "per_image": "per result",
+    "per_request": "per edit",
+}
 
 
 @register.filter
@@ -14,3 +22,30 @@ def param_label(name: str) -> str:
 @register.filter
 def param_value(value) -> str:
     return CHOICE_LABELS.get(value, value) if isinstance(value, str) else value
+
+
+@register.filter
+def model_label(name: str) -> str:
+    """`gpt-image-2` → `GPT Image 2`; a model no longer in the catalogue keeps its name."""
+    model = MODELS.get(name)
+    return model.label if model else name
+
+
+@register.filter
+def billing_label(name: str) -> str:
+    """How the model is billed, in words (`per token`, `per result`, `per edit`); empty
+    for a model no longer in the catalogue."""
+    model = MODELS.get(name)
+    return BILLING_LABELS.get(model.billing, "") if model else ""
+
+
+@register.filter
+def tokens(value) -> str:
+    """A token count with thousands separators, or `—` when the service reported none
+    (models billed per result or per edit often report no tokens at all)."""
+    if value is None or value == "" or isinstance(value, bool):
+        return "—"
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return "—"
