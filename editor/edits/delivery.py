@@ -8,6 +8,12 @@ the callback is overdue; see `reconcile.py`). While a worker works on an edit a
 background thread renews its lease, so a crashed worker's edits are recognised by
 their lease running out, not by guessing from timestamps.
 
+Where the model streams at the configured service, a synchronous attempt asks for
+partial images (`RETOUCH_PARTIAL_IMAGES`, 0-3) and stores each as a small preview as
+it arrives (`PreviewImage`, only under the lease); the card and the detail page show
+the latest one until the result replaces it, and the previews are deleted once the
+edit is final. A stream that breaks mid-way is a network error like any other.
+
 Failures the service says are worth another try (429, 5xx, time-outs, network
 errors) go back to the queue with exponential backoff and jitter, never sooner than
 the service's Retry-After, until `RETOUCH_MAX_ATTEMPTS`; everything else fails at
@@ -40,13 +46,16 @@ from editor.upstream import (
     EditRequest,
     EditResult,
     ImageInput,
+    ImagesClient,
     UpstreamError,
+    can_stream,
     parse_callback,
     response_format_for,
     service_for,
 )
 
-from .models import Delivery, Edit, Status
+from .costs import TOKENS_PER_PARTIAL_IMAGE
+from .models import Delivery, Edit, PreviewImage, Status
 from .queueing import queue_attempt, queue_callback
 from .services import store_results, upstream_client
 
@@ -56,6 +65,10 @@ MB = 1024 * 1024
 # Failures in *reading* an answer the service already produced (its result URL did not
 # download, our connection broke): asking the Tasks API again later can still succeed,
 # so these never cost a second edit upstream.
+# Partial images asked for where the model streams and RETOUCH_PARTIAL_IMAGES is unset:
+# two show progress early (a quarter and half-way through) for ~200 output tokens.
+DEFAULT_PARTIAL_IMAGES = 2
+MAX_PARTIAL_IMAGES = 3
 READ_ERRORS = frozenset({"download_failed", "timeout", "connection_lost", "connect_error"})
 # A callback is not signed: these outcomes of one are checked with the Tasks API.
 UNTRUSTED_CALLBACK_ERRORS = READ_ERRORS | {"malformed_response", "result_host_refused"}
@@ -99,6 +112,21 @@ def retry_delay(retry_number: int, retry_after: float | None = None) -> float:
     return delay
 
 
+def configured_service() -> str:
+    return service_for(settings.OPENAI_BASE_URL, getattr(settings, "RETOUCH_SERVICE", "auto"))
+
+
+def partial_images_for(model: str) -> int:
+    """How many previews to ask of the service for an edit with `model`: the setting
+    RETOUCH_PARTIAL_IMAGES (0-3, default 2) where the model streams at the configured
+    service (the catalogue's `can_stream`), none elsewhere."""
+    if not can_stream(model, configured_service()):
+        return 0
+    wanted = getattr(settings, "RETOUCH_PARTIAL_IMAGES", None)
+    wanted = DEFAULT_PARTIAL_IMAGES if wanted is None else int(wanted)
+    return max(0, min(MAX_PARTIAL_IMAGES, wanted))
+
+
 def build_request(edit: Edit, stack: ExitStack) -> EditRequest:
     """The upstream request for an edit, with its stored files opened for streaming."""
     images = [
@@ -118,7 +146,7 @@ def build_request(edit: Edit, stack: ExitStack) -> EditRequest:
     # Which kind of result to ask for is the model's and the service's rule (several
     # results only as links at the gateway, none at all for nano-banana or for gpt-image
     # models at OpenAI): the client package decides, the operator's preference aside.
-    service = service_for(settings.OPENAI_BASE_URL, getattr(settings, "RETOUCH_SERVICE", "auto"))
+    service = configured_service()
     response_format = response_format_for(
         edit.model, service, params.get("n"), preferred=settings.OPENAI_RESPONSE_FORMAT or None
     )
@@ -181,19 +209,52 @@ def run_attempt(edit_id: int) -> str:
                 request.callback_url = callback_url(edit)
                 accepted = client.submit(request)
             else:
-                result = client.edit(request)
+                result = edit_with_previews(edit, client, request)
         except UpstreamError as exc:
-            return after_failure(edit, exc)
+            return _tidy_previews(edit, after_failure(edit, exc))
         except Exception as exc:
             log.exception("Edit %s failed unexpectedly", edit.pk)
             edit.mark_failed("internal_error", INTERNAL_ERROR_MESSAGE, repr(exc))
-            return "failed"
+            return _tidy_previews(edit, "failed")
         if mode == Delivery.CALLBACK:
             recorded = edit.record_submission(
                 accepted.task_id, accepted.trace_id or "", accepted.request_id or ""
             )
             return "submitted" if recorded else "lease-lost"
-        return finish(edit, result)
+        return _tidy_previews(edit, finish(edit, result))
+
+
+def edit_with_previews(edit: Edit, client: ImagesClient, request: EditRequest) -> EditResult:
+    """Send a synchronous edit, storing each partial image the service streams as a
+    preview as it arrives; returns the result, its usage counting the previews."""
+    partials = partial_images_for(edit.model)
+    if not partials:
+        return client.edit(request)
+    earlier = edit.previews.count()  # from attempts whose stream broke
+    stream = client.edit_stream(request, partials)
+    for partial in stream:
+        PreviewImage.store(edit, partial.index, partial.data)
+    assert stream.result is not None  # set whenever the iteration ends without raising
+    result = stream.result
+    if earlier or stream.partials:
+        # The completed event's usage counts its own attempt's previews in output_tokens
+        # (the contract: "about 100 extra output tokens" each, as the simulator reports
+        # them); the previews of broken attempts are in no usage the service sent, so they
+        # are estimated on top, for the cost and the budget.
+        result.usage = {
+            **(result.usage or {}),
+            "partial_images": earlier + stream.partials,
+            "partial_image_tokens": earlier * TOKENS_PER_PARTIAL_IMAGE,
+        }
+    return result
+
+
+def _tidy_previews(edit: Edit, outcome: str) -> str:
+    """Previews go once the edit has its outcome (they stay while it waits for another
+    attempt, so its card keeps showing the latest). Returns `outcome`."""
+    if outcome != "retrying" and not Edit.objects.filter(pk=edit.pk).pending().exists():
+        PreviewImage.discard(edit)
+    return outcome
 
 
 def finish(edit: Edit, result: EditResult) -> str:

@@ -158,23 +158,24 @@ def _refused(request: HttpRequest, membership, form: EditForm, refusal) -> HttpR
 def gallery_updates(request: HttpRequest) -> HttpResponse:
     """The gallery's single polling request.
 
-    Each pending card on the page sends `pending=<id>:<status it shows>`; the answer
-    holds only the cards whose status has changed, swapped out-of-band. The page stops
-    polling by itself once no card is pending.
+    Each pending card on the page sends `pending=<id>:<status>[.<previews>]` (what it
+    shows: its status and how many previews the service has streamed, `Edit.poll_token`);
+    the answer holds only the cards whose status changed or that have a new preview,
+    swapped out-of-band. The page stops polling by itself once no card is pending.
     """
     membership = membership_for(request)
     known: dict[int, str] = {}
     for item in request.GET.getlist("pending")[:MAX_POLLED]:
-        pk, _, status = item.partition(":")
+        pk, _, shown = item.partition(":")
         if pk.isdigit():
-            known[int(pk)] = status
+            known[int(pk)] = shown
     edits = list(
         Edit.objects.for_team(membership.team)
         .for_gallery()
         .with_star_for(request.user)
         .filter(pk__in=known)
     )
-    changed = [e for e in edits if e.status != known.get(e.pk)]
+    changed = [e for e in edits if e.poll_token != known.get(e.pk)]
     finished = [e for e in changed if e.is_final]
     return render(
         request,

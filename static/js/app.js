@@ -53,7 +53,9 @@
   });
 
   // The gallery's single poll, only while some card is pending. The poller is looked up
-  // each time: filtering or paging swaps the gallery, poller included.
+  // each time: filtering or paging swaps the gallery, poller included. Each pending card's
+  // hidden input goes with it (hx-include) as `<id>:<status>[.<previews shown>]`, so a card
+  // comes back when its status changes or the service has streamed a new preview.
   setInterval(() => {
     const poller = document.getElementById("gallery-poller");
     if (poller && !poller.classList.contains("htmx-request") &&

@@ -155,9 +155,11 @@ class Edit(EditStates, models.Model):
 
     @property
     def poll_token(self) -> str:
-        """What a pending card tells the gallery's poll it shows: the status and how many
-        previews, so that a new preview (not only a new status) brings the card back."""
-        return f"{self.status}.{len(self.shown_previews)}"
+        """What a pending card tells the gallery's poll it shows: its status, and how many
+        previews once there are some (`running.2`), so that a new preview brings the card
+        back as a new status does."""
+        shown = len(self.shown_previews)
+        return f"{self.status}.{shown}" if shown else self.status
 
     @property
     def queue_seconds(self) -> float | None:
