@@ -367,7 +367,9 @@ def test_the_live_size_check_suggests_the_nearest_size_before_anything_is_upload
         return response.content.decode()
 
     assert "the nearest it can make is 2000x1008" in check(size_width="2000", size_height="1000")
+    assert "size-problem" in check(size_width="2000", size_height="1000")
     assert "2000 × 1008 works (1K)" in check(size_width="2000", size_height="1008")
+    assert "size-fits" in check(size_width="2000", size_height="1008")
     assert "4K" in check(size_width="3840", size_height="2160")
     assert check(size_width="2000") == ""  # still typing
     assert "whole numbers of pixels" in check(size_width="2k", size_height="1k")

@@ -300,21 +300,28 @@ class EditForm(forms.Form):
     def size_advice(self) -> str:
         """While a custom size is typed (the live check of an unsubmitted form): why it
         will not work and the nearest that will, or that it works."""
+        return self._size_verdict()[0]
+
+    @property
+    def size_fits(self) -> bool:
+        return self._size_verdict()[1]
+
+    def _size_verdict(self) -> tuple[str, bool]:
         if self.is_bound or not self.has_custom_size:
-            return ""
+            return "", False
         if self.initial.get("size") != CUSTOM_SIZE:
-            return ""
+            return "", False
         width = str(self.initial.get("size_width") or "").strip()
         height = str(self.initial.get("size_height") or "").strip()
         if not (width and height):
-            return ""
+            return "", False
         if not (width.isdigit() and height.isdigit()):
-            return SIDES_AS_NUMBERS
-        value = format_size(int(width), int(height))
-        problem = check_size(self.capabilities, value)
+            return SIDES_AS_NUMBERS, False
+        w, h = int(width), int(height)
+        problem = check_size(self.capabilities, format_size(w, h))
         if problem:
-            return problem
-        return f"{int(width)} × {int(height)} works ({resolution_of(int(width), int(height))})."
+            return problem, False
+        return f"{w} × {h} works ({resolution_of(w, h)}).", True
 
     @property
     def is_blank(self) -> bool:
