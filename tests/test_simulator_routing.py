@@ -49,7 +49,7 @@ def test_both_edit_paths_answer(sim, path):
 
 
 def test_unknown_route_is_a_404_in_gateway_shape(sim):
-    response = requests.get(sim.root_url + "/openai/images/generations", timeout=5)
+    response = requests.get(sim.root_url + "/openai/images/variations", timeout=5)
     assert_gateway_error(response, 404, "not_found")
 
 

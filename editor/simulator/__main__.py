@@ -13,7 +13,7 @@ from .server import Simulator
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m editor.simulator",
-        description="Serve a fake of the OpenAI Images Edits API (AceData Cloud gateway).",
+        description="Serve a fake of the OpenAI Images Edits and Generations APIs (AceData Cloud).",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks any free port")

@@ -1,5 +1,9 @@
 """The HTTP side of the simulator: a WSGI app that routes, reads uploads and answers.
 
+``images/edits`` and ``images/generations`` differ only in how the request is read (multipart
+or JSON with images, JSON without); from validation on they share one path (``_serve``):
+faults, callbacks and tasks, streaming and the synchronous answer.
+
 State (faults, tasks, files, the request log) lives on ``Simulator``; this module only speaks
 HTTP, so the wire format and the fake's behaviour can be read separately. Werkzeug does the
 HTTP work (chunked bodies, multipart parsing with uploads spooled to disk, routing).
@@ -40,7 +44,7 @@ from .records import (
     new_trace_id,
 )
 from .streaming import stream_response
-from .validation import BadRequest, Upload, uploads_of, validate
+from .validation import BadRequest, EditJob, Upload, uploads_of, validate, validate_generation
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -49,6 +53,7 @@ MAX_JSON_BODY = 1024 * 1024
 MAX_TEXT_FIELD = 1024 * 1024
 MAX_PARTS = 256
 EDIT_PATHS = frozenset({"/v1/images/edits", "/openai/images/edits"})
+GENERATION_PATHS = frozenset({"/v1/images/generations", "/openai/images/generations"})
 FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
 JSON_TYPE = "application/json"
 # What the ``malformed`` fault sends: the start of a success body, cut off mid-string.
@@ -57,6 +62,7 @@ TRUNCATED_JSON = b'{"success": true, "task_id": "0b9c", "data": [{"b64_json": "i
 ROUTES = Map(
     [
         *(Rule(path, endpoint="edits", methods=["POST"]) for path in sorted(EDIT_PATHS)),
+        *(Rule(p, endpoint="generations", methods=["POST"]) for p in sorted(GENERATION_PATHS)),
         Rule("/v1/tasks", endpoint="tasks", methods=["POST"]),
         Rule("/openai/tasks", endpoint="tasks", methods=["POST"]),
         Rule("/_sim/files/<name>", endpoint="file", methods=["GET"]),
@@ -130,15 +136,23 @@ class App:
 
     # --- images/edits ----------------------------------------------------------------------
 
+    def _admit(self, request: Request, kind: str) -> tuple[RecordedRequest, Response | None]:
+        """The request's record, and the answer when it is too large or not authorized."""
+        sim = self.sim
+        record = RecordedRequest("POST", request.path, _headers(request), kind=kind)
+        record.body_size = request.content_length or 0
+        if record.body_size > sim.max_body_bytes:
+            return record, self._reject(record, 413, _too_large(sim.max_body_bytes))
+        if not sim._authorized(request.headers.get("Authorization")):
+            return record, self._reject(record, 401, _invalid_token())
+        return record, None
+
     def on_edits(self, request: Request) -> Response:
         sim = self.sim
         started = time.monotonic()
-        record = RecordedRequest("POST", request.path, _headers(request))
-        record.body_size = request.content_length or 0
-        if record.body_size > sim.max_body_bytes:
-            return self._reject(record, 413, _too_large(sim.max_body_bytes))
-        if not sim._authorized(request.headers.get("Authorization")):
-            return self._reject(record, 401, _invalid_token())
+        record, refusal = self._admit(request, "edit")
+        if refusal is not None:
+            return refusal
         if request.mimetype == JSON_TYPE:
             return self._json_edit(request, record, started)
         if request.mimetype not in FORM_TYPES:
@@ -186,11 +200,41 @@ class App:
     def _edit(
         self, request: Request, record: RecordedRequest, uploads: list[Upload], started: float
     ) -> Response:
-        sim = self.sim
         images, mask = uploads_of(uploads)
         # Described (and decoded) before any answer, so the log is complete once a client
         # has its response, even for faults.
         record.files = [upload.describe() for upload in [*images, *([mask] if mask else [])]]
+        return self._serve(request, record, started, lambda: validate(record.fields, images, mask))
+
+    # --- images/generations ----------------------------------------------------------------
+
+    def on_generations(self, request: Request) -> Response:
+        """A JSON body and no images; otherwise served exactly as an edit is."""
+        started = time.monotonic()
+        record, refusal = self._admit(request, "generation")
+        if refusal is not None:
+            return refusal
+        if request.mimetype != JSON_TYPE:
+            got = request.content_type or "nothing"
+            message = f"Content-Type must be application/json, got {got!r}"
+            return self._reject(record, 400, gateway_error("bad_request", message))
+        try:
+            record.fields = json_body.generation_fields(_json_body(request))
+        except BadRequest as exc:
+            return self._reject(record, 400, gateway_error(exc.code, exc.message))
+        return self._serve(request, record, started, lambda: validate_generation(record.fields))
+
+    # --- what edits and generations share --------------------------------------------------
+
+    def _serve(
+        self,
+        request: Request,
+        record: RecordedRequest,
+        started: float,
+        check: Callable[[], EditJob],
+    ) -> Response:
+        """Log the request, apply a queued fault, validate with ``check`` and answer."""
+        sim = self.sim
         sim._record(record)
         callback_mode = bool(record.fields.get("callback_url"))
         streaming = (record.fields.get("stream") or [""])[0].strip().lower() == "true"
@@ -205,7 +249,7 @@ class App:
         elif fault is not None and fault.kind != "callback":
             return self._fault(request, record, fault)
         try:
-            job = validate(record.fields, images, mask)
+            job = check()
         except BadRequest as exc:
             return self._answer(record, 400, gateway_error(exc.code, exc.message))
 
@@ -282,7 +326,7 @@ class App:
 
     def on_tasks(self, request: Request) -> Response:
         sim = self.sim
-        record = RecordedRequest("POST", request.path, _headers(request))
+        record = RecordedRequest("POST", request.path, _headers(request), kind="tasks")
         sim._record(record)
         record.body_size = request.content_length or 0
         if record.body_size > MAX_JSON_BODY:

@@ -1,9 +1,10 @@
-"""Decoding uploads and drawing the fake "edited" results.
+"""Decoding uploads and drawing the fake "edited" (or generated) results.
 
 The results have to look edited at a glance (so a demo is convincing and a test can tell a
 result from its source) while staying deterministic and fast: the sources are laid out on one
 canvas, tinted, and the prompt is written in a banner. A mask limits all of that to its
-transparent area, exactly like the real API is supposed to.
+transparent area, exactly like the real API is supposed to. A generation has no sources: its
+canvas is a gradient and a disc in colours taken from the prompt, then drawn on the same way.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class RenderSpec:
     output_format: str  # png, jpeg or webp
     compression: int | None  # 0-100, jpeg/webp only
     transparent: bool
+    generated: bool = False  # from the prompt alone (no sources)
 
 
 def render(sources: list[Image.Image], mask: Image.Image | None, spec: RenderSpec) -> list[bytes]:
@@ -111,6 +113,8 @@ def draw(
 ) -> list[Image.Image]:
     """The ``spec.n`` edited images, at the drawing scale (``encode`` brings them to size)."""
     size = draw_size(spec.width, spec.height)
+    if not sources:
+        sources = [_generated_canvas(spec.prompt, size, spec.transparent)]
     if not spec.transparent and all(_opaque(source) for source in sources):
         # Nothing to keep see-through: drawing without an alpha channel is about 3× cheaper.
         sources = [source.convert("RGB") for source in sources]
@@ -141,6 +145,31 @@ def partial(image: Image.Image, spec: RenderSpec, index: int, count: int) -> byt
         (max(1, image.width // block), max(1, image.height // block)), Image.Resampling.BOX
     )
     return encode(small, spec)
+
+
+def _generated_canvas(prompt: str, size: tuple[int, int], transparent: bool) -> Image.Image:
+    """A plain picture for a prompt: a vertical gradient and a disc, colours from the prompt.
+
+    Drawn from a 256-pixel gradient scaled up, so it costs about what laying out a source does.
+    With a transparent background only the disc is opaque.
+    """
+    seed = zlib.crc32(prompt.encode("utf-8"))
+    top, bottom, disc = (
+        tuple(round(c * 255) for c in colorsys.hsv_to_rgb((seed >> shift) % 360 / 360, s, v))
+        for shift, s, v in ((0, 0.55, 0.35), (9, 0.65, 0.85), (18, 0.8, 0.95))
+    )
+    if transparent:
+        canvas = Image.new("RGBA", size, (0, 0, 0, 0))
+    else:
+        gradient = Image.linear_gradient("L").resize(size, Image.Resampling.BILINEAR)
+        lower, upper = Image.new("RGB", size, bottom), Image.new("RGB", size, top)
+        canvas = Image.composite(lower, upper, gradient)
+    width, height = size
+    radius = min(width, height) // 4
+    centre = (width // 2 + (seed % 5 - 2) * width // 10, height * 2 // 5)
+    box = (centre[0] - radius, centre[1] - radius, centre[0] + radius, centre[1] + radius)
+    ImageDraw.Draw(canvas).ellipse(box, fill=(*disc, 255)[: len(canvas.mode)])
+    return canvas
 
 
 def _opaque(image: Image.Image) -> bool:
@@ -212,7 +241,7 @@ def _draw_banner(image: Image.Image, spec: RenderSpec, index: int, accent: tuple
     label = f"#{index + 1}/{spec.n}  {' '.join(spec.prompt[:400].split())}"
     text = _fit_text(draw, label, font, width - band)
     draw.text((width // 64 + 4 + font_size // 2, height - band + font_size // 2), text, font=font)
-    badge = "SIMULATED EDIT"
+    badge = "SIMULATED IMAGE" if spec.generated else "SIMULATED EDIT"
     draw.text((font_size // 2, font_size // 2), badge, font=font, fill=(255, 255, 255, 230))
 
 

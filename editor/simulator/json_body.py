@@ -1,4 +1,5 @@
-"""Edits requests sent as JSON (``Content-Type: application/json``) with images by URL.
+"""Edits requests sent as JSON (``Content-Type: application/json``) with images by URL, and
+generations requests (always JSON, never with images).
 
 The gateway documents a JSON body whose ``image`` is a URL or a list of URLs. The simulator
 fetches no one else's URLs: an image must be one it serves itself (``/_sim/files/``, where
@@ -32,6 +33,17 @@ def fields_of(body: Any) -> dict[str, list[str]]:
         for name, value in body.items()
         if name != "image" and value is not None
     }
+
+
+def generation_fields(body: Any) -> dict[str, list[str]]:
+    """A generations body as form fields; it creates from the prompt alone, so no images."""
+    for name in ("image", "mask"):
+        if isinstance(body, dict) and name in body:
+            raise BadRequest(
+                f"'{name}' is not taken by images/generations, which creates from the prompt "
+                "alone; send images to images/edits."
+            )
+    return fields_of(body)
 
 
 def _field_text(value: Any) -> str:

@@ -18,7 +18,10 @@ MID_STREAM_KINDS = frozenset({"http", "openai_error", "hang", "malformed", "disc
 
 @dataclass
 class RecordedRequest:
-    """One edits or tasks request as the simulator saw it (bodies are not kept).
+    """One edits, generations or tasks request as the simulator saw it (bodies are not kept).
+
+    ``kind`` is ``edit``, ``generation`` or ``tasks``, so that readers of ``/_sim/requests``
+    need not know the paths.
 
     ``status`` is ``None`` while the request is still being answered, and stays ``None`` when
     no response was sent (the ``disconnect`` fault, or a client that went away).
@@ -33,6 +36,7 @@ class RecordedRequest:
     status: int | None = None
     # A streamed answer: the ``type`` of each event sent, in order.
     events: list[str] = field(default_factory=list)
+    kind: str = ""
 
 
 @dataclass

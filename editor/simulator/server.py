@@ -1,4 +1,4 @@
-"""A fake of the AceData Cloud gateway's Images Edits and Tasks APIs, over real HTTP.
+"""A fake of the AceData Cloud gateway's Images Edits, Generations and Tasks APIs, over HTTP.
 
 It is written from the API contract alone (no imports from ``editor.upstream``), so that the
 client and its test double cannot share a misunderstanding. One process-wide ``Simulator``
@@ -24,7 +24,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from . import results
-from .app import EDIT_PATHS, App, RequestHandler
+from .app import EDIT_PATHS, GENERATION_PATHS, App, RequestHandler
 from .records import Fault, RecordedRequest, make_fault, new_trace_id
 from .validation import BadRequest, EditJob
 
@@ -43,6 +43,8 @@ TASKS_LIMIT_DEFAULT = 12
 TASKS_LIMIT_MAX = 100
 FILE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 FILE_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+# A task's ``type`` by ``EditJob.kind``, as the contract's Tasks API names them.
+TASK_TYPES = {"edit": "images_edits", "generation": "images"}
 
 
 class Simulator:
@@ -171,7 +173,7 @@ class Simulator:
             return self._latency
 
     def push_fault(self, kind: str, **options: Any) -> None:
-        """Queue a fault; the next edits request it applies to consumes it (FIFO).
+        """Queue a fault; the next edits or generations request it applies to takes it (FIFO).
 
         Kinds and their options:
 
@@ -213,13 +215,17 @@ class Simulator:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Edits and tasks requests, oldest first (copies: safe to read while serving)."""
+        """Edits, generations and tasks requests, oldest first (copies: safe while serving)."""
         with self._lock:
             return copy.deepcopy(list(self._requests))
 
     @property
     def edit_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path in EDIT_PATHS]
+
+    @property
+    def generation_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path in GENERATION_PATHS]
 
     @property
     def callbacks(self) -> list[dict[str, Any]]:
@@ -310,7 +316,7 @@ class Simulator:
         task = {
             "id": task_id,
             "trace_id": new_trace_id(),
-            "type": "images_edits",
+            "type": TASK_TYPES[job.kind],
             "created_at": now,
             "started_at": now,
             "finished_at": None,

@@ -1,4 +1,5 @@
-"""Streamed edits (``stream=true``): server-sent events with partial images, then the result.
+"""Streamed edits and generations (``stream=true``): server-sent events with partial images,
+then the result. Edits send ``image_edit.*`` events, generations ``image_generation.*``.
 
 The wire format is the one the official ``openai`` SDK reads (``openai._streaming``): each
 event is an ``event: <type>`` line and one ``data:`` line holding a JSON object whose ``type``
@@ -27,8 +28,18 @@ if TYPE_CHECKING:
 
 PARTIAL = "image_edit.partial_image"
 COMPLETED = "image_edit.completed"
-# What the ``malformed`` fault sends mid-stream: an event whose JSON is cut off.
-TRUNCATED_EVENT = f'event: {PARTIAL}\ndata: {{"type": "{PARTIAL}", "b64_json": "iVBORw0KGgo'
+GENERATION_PARTIAL = "image_generation.partial_image"
+GENERATION_COMPLETED = "image_generation.completed"
+# The (partial, completed) event types by ``EditJob.kind``, as the SDK's event classes name them.
+EVENT_TYPES = {
+    "edit": (PARTIAL, COMPLETED),
+    "generation": (GENERATION_PARTIAL, GENERATION_COMPLETED),
+}
+
+
+def truncated_event(partial: str) -> bytes:
+    """What the ``malformed`` fault sends mid-stream: an event whose JSON is cut off."""
+    return f'event: {partial}\ndata: {{"type": "{partial}", "b64_json": "iVBORw0KGgo\n\n'.encode()
 
 
 def sse_event(kind: str, payload: dict[str, Any]) -> bytes:
@@ -55,7 +66,7 @@ def stream_response(
 
 
 class EditStream:
-    """The events of one streamed edit, timed over the simulator's latency.
+    """The events of one streamed edit or generation, timed over the simulator's latency.
 
     Partial image ``i`` of ``p`` is sent at ``latency * (i + 1) / (p + 2)`` (2 partials: at a
     quarter and at half the latency), the completed event at ``latency``. The result is drawn
@@ -79,6 +90,7 @@ class EditStream:
         self.drop = drop
         self.latency = sim.latency
         self.ended = False  # by a mid-stream fault
+        self.partial_type, self.completed_type = EVENT_TYPES[job.kind]
 
     def __iter__(self) -> Iterator[bytes]:
         job, spec = self.job, self.job.render_spec()
@@ -92,14 +104,14 @@ class EditStream:
                     return
             self._wait_until(self.latency * (index + 1) / (count + 2))
             data = results.at_low_priority(lambda i=index: imaging.partial(final, spec, i, count))
-            yield self._event(PARTIAL, data, {"partial_image_index": index})
+            yield self._event(self.partial_type, data, {"partial_image_index": index})
         if self._fault_due(count):
             yield from self._break()
             if self.ended:
                 return
         data = results.at_low_priority(lambda: imaging.encode(final, spec))
         self._wait_until(self.latency)
-        yield self._event(COMPLETED, data, {"usage": job.usage()})
+        yield self._event(self.completed_type, data, {"usage": job.usage()})
 
     def _event(self, kind: str, image: bytes, extra: dict[str, Any]) -> bytes:
         job = self.job
@@ -140,7 +152,7 @@ class EditStream:
         self.ended = True
         if fault.kind == "malformed":
             self.record.events.append("malformed")
-            yield TRUNCATED_EVENT.encode() + b"\n\n"
+            yield truncated_event(self.partial_type)
             return
         status = int(options.get("status", 500 if fault.kind == "http" else 400))
         if fault.kind == "http":

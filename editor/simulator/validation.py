@@ -1,4 +1,5 @@
-"""The gateway's request rules for ``images/edits``, written from the API contract.
+"""The gateway's request rules for ``images/edits`` and ``images/generations``, written from
+the API contract: a generation is checked like an edit without images.
 
 Every rejection is a ``BadRequest`` whose message names the offending field in plain words,
 because that message is what the app ends up showing to a person.
@@ -76,7 +77,11 @@ class Upload:
 
 @dataclass
 class EditJob:
-    """A validated edits request: what to render and how to answer."""
+    """A validated edits or generations request: what to render and how to answer.
+
+    ``kind`` is ``edit`` or ``generation``; a generation has no ``sources`` and its result
+    is drawn from the prompt alone.
+    """
 
     model: str
     prompt: str
@@ -93,6 +98,7 @@ class EditJob:
     mask: Image.Image | None = field(repr=False)
     stream: bool = False
     partial_images: int = 0
+    kind: str = "edit"
 
     @property
     def size(self) -> str:
@@ -111,6 +117,7 @@ class EditJob:
             output_format=self.output_format,
             compression=self.compression,
             transparent=self.background == "transparent",
+            generated=self.kind == "generation",
         )
 
     def usage(self) -> dict:
@@ -139,11 +146,34 @@ def uploads_of(uploads: Iterable[Upload]) -> tuple[list[Upload], Upload | None]:
 
 def validate(fields: dict[str, list[str]], images: list[Upload], mask: Upload | None) -> EditJob:
     """Check an edits request against its model's rules; decode its images on the way."""
+    model, rules, prompt = _model_and_prompt(fields)
+    _check_fields_taken(model, rules, fields, mask)
+
+    _check_image_count(model, rules, images)
+    for position, upload in enumerate(images, start=1):
+        _check_image(rules, upload, position)
+    if mask is not None:
+        _check_mask(mask, images[0])
+    _choice(fields, "input_fidelity", INPUT_FIDELITIES, model)
+    return _job(fields, model, rules, prompt, images, mask)
+
+
+def validate_generation(fields: dict[str, list[str]]) -> EditJob:
+    """Check a generations request: the same models and rules as edits, without images."""
+    model, rules, prompt = _model_and_prompt(fields)
+    if _first(fields, "input_fidelity") is not None:
+        raise BadRequest(
+            "'input_fidelity' is about matching source images; images/generations takes none."
+        )
+    _check_fields_taken(model, rules, fields, None)
+    return _job(fields, model, rules, prompt, [], None)
+
+
+def _model_and_prompt(fields: dict[str, list[str]]) -> tuple[str, models.Model, str]:
     model = _first(fields, "model") or models.DEFAULT_MODEL
     rules = models.MODELS.get(model)
     if rules is None:
         raise BadRequest(f"'model' must be one of {', '.join(models.MODELS)} (got {model!r}).")
-
     prompt = _first(fields, "prompt")
     if prompt is None or not prompt.strip():
         raise BadRequest("'prompt' is required and must not be empty.")
@@ -152,18 +182,22 @@ def validate(fields: dict[str, list[str]], images: list[Upload], mask: Upload | 
             f"'prompt' is {len(prompt)} characters long; {model} accepts at most "
             f"{rules.max_prompt}."
         )
-    _check_fields_taken(model, rules, fields, mask)
+    return model, rules, prompt
 
-    _check_image_count(model, rules, images)
-    for position, upload in enumerate(images, start=1):
-        _check_image(rules, upload, position)
-    if mask is not None:
-        _check_mask(mask, images[0])
 
+def _job(
+    fields: dict[str, list[str]],
+    model: str,
+    rules: models.Model,
+    prompt: str,
+    images: list[Upload],
+    mask: Upload | None,
+) -> EditJob:
+    """The options both kinds of request share, checked; ``images`` empty for a generation."""
     n = _int_field(fields, "n", default=1)
     if not 1 <= n <= rules.max_n:
         raise BadRequest(f"'n' must be between 1 and {rules.max_n} (got {n}).")
-    width, height = _size(model, rules, _first(fields, "size"), images[0])
+    width, height = _size(model, rules, _first(fields, "size"), images[0] if images else None)
     quality = _choice(fields, "quality", rules.qualities, model)
     background = _choice(fields, "background", BACKGROUNDS, model) or "auto"
     output_format = _choice(fields, "output_format", OUTPUT_FORMATS, model) or "png"
@@ -176,7 +210,6 @@ def validate(fields: dict[str, list[str]], images: list[Upload], mask: Upload | 
         compression = _int_field(fields, "output_compression", default=100)
         if not 0 <= compression <= 100:
             raise BadRequest(f"'output_compression' must be between 0 and 100 (got {compression}).")
-    _choice(fields, "input_fidelity", INPUT_FIDELITIES, model)
     response_format = _response_format(model, rules, fields, n)
 
     callback_url = _first(fields, "callback_url")
@@ -200,6 +233,7 @@ def validate(fields: dict[str, list[str]], images: list[Upload], mask: Upload | 
         mask=mask.decode().image if mask is not None else None,
         stream=stream,
         partial_images=partial_images,
+        kind="edit" if images else "generation",
     )
 
 
@@ -337,9 +371,13 @@ def _check_mask(mask: Upload, first: Upload) -> None:
         )
 
 
-def _size(model: str, rules: models.Model, raw: str | None, first: Upload) -> tuple[int, int]:
+def _size(
+    model: str, rules: models.Model, raw: str | None, first: Upload | None
+) -> tuple[int, int]:
     value = raw or "1024x1024"
     if value == "auto" and (rules.sizes is None or "auto" in rules.sizes):
+        if first is None:  # a generation: nothing to take the shape from
+            return 1024, 1024
         decoded = first.decode()
         assert decoded.width and decoded.height
         return models.auto_size(decoded.width, decoded.height)
