@@ -32,7 +32,7 @@ def envbool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def envint(name: str, default: int) -> int:
+def envint(name: str, default: int | None) -> int | None:
     value = os.environ.get(name)
     return int(value) if value else default
 
@@ -267,6 +267,10 @@ RETOUCH_EDIT_DEADLINE_SECONDS = envfloat("RETOUCH_EDIT_DEADLINE_SECONDS", 1800)
 RETOUCH_SERVICE = catalogue.parse_service_setting(env("RETOUCH_SERVICE", "auto"))
 RETOUCH_EXTRA_MODELS = extra_models.load_extra_models(env("RETOUCH_EXTRA_MODELS"))
 RETOUCH_MODELS = catalogue.parse_model_names(env("RETOUCH_MODELS"), RETOUCH_EXTRA_MODELS)
+# Partial images (0-3) a sync edit asks for where the model streams, shown as previews
+# until the result arrives; unset: 2 at OpenAI and unknown services, 0 at the gateway
+# (editor/edits/delivery.py says why).
+RETOUCH_PARTIAL_IMAGES = envint("RETOUCH_PARTIAL_IMAGES", None)
 # Hosts result images may be downloaded from besides the API's own: exact names, or a
 # leading dot for any subdomain. Addresses in private, loopback and link-local ranges
 # are refused for every host but the API's own (editor/upstream/transport.py).

@@ -41,6 +41,7 @@ def _fast_retries(settings):
     """Automatic retries wait milliseconds in tests, not the production backoff; the
     reconciler's timings are set by the tests that need them."""
     settings.RETOUCH_DELIVERY = "sync"
+    settings.RETOUCH_PARTIAL_IMAGES = 0  # plain answers; tests/test_previews.py streams
     settings.RETOUCH_RETRY_BASE_SECONDS = 0.01
     settings.RETOUCH_RETRY_MAX_SECONDS = 0.05
 

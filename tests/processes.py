@@ -46,6 +46,9 @@ class ProcessStack:
             "PUBLIC_URL": self.url,
             "SECRET_KEY": "process-tests-only",
             "PYTHONUNBUFFERED": "1",
+            # Plain answers (the crash tests hold requests open); previews have their
+            # own browser test with a stack of its own.
+            "RETOUCH_PARTIAL_IMAGES": "0",
             **env,
         }
         self.log_path = data_dir / "processes.log"

@@ -102,7 +102,7 @@ def test_reuse_prompt_fills_the_form_from_an_earlier_edit(alice_client, finished
 
 
 def test_fresh_forms_share_their_options_html_but_a_reused_edit_shows_its_own(
-    alice_client, finished
+    alice_client, finished, settings
 ):
     fresh = alice_client.get("/").content.decode()
     assert '<option value="auto" selected>' in fresh  # default quality, now drawn once
@@ -111,6 +111,7 @@ def test_fresh_forms_share_their_options_html_but_a_reused_edit_shows_its_own(
     assert '<option value="1024x1536" selected>' in reused
     again = alice_client.get("/").content.decode()
     assert '<option value="low" selected>' not in again
+    settings.RETOUCH_SERVICE = "openai"  # where dall-e-2 is served
     dall_e = alice_client.get("/edits/options/", {"model": "dall-e-2"}).content.decode()
     assert "Options for DALL·E 2" in dall_e and "background" not in dall_e
 

@@ -220,11 +220,11 @@ def test_a_mask_is_decoded_whole_only_after_everything_else_passed(alice_client,
 
 
 def test_a_phone_photo_saved_as_mpo_is_accepted_as_a_jpeg(alice_client):
-    first, second = Image.new("RGB", (64, 48), (200, 60, 40)), Image.new("RGB", (64, 48))
+    first, second = Image.new("RGB", (96, 64), (200, 60, 40)), Image.new("RGB", (96, 64))
     out = io.BytesIO()
     first.save(out, "MPO", save_all=True, append_images=[second])
     assert Image.open(io.BytesIO(out.getvalue())).format == "MPO"
     response = post_edit(alice_client, [upload("phone.jpg", out.getvalue(), "image/jpeg")])
     assert response.status_code == 200
     source = Edit.objects.get().sources.get()
-    assert (source.content_type, source.width, source.height) == ("image/jpeg", 64, 48)
+    assert (source.content_type, source.width, source.height) == ("image/jpeg", 96, 64)

@@ -66,8 +66,10 @@ MB = 1024 * 1024
 # download, our connection broke): asking the Tasks API again later can still succeed,
 # so these never cost a second edit upstream.
 # Partial images asked for where the model streams and RETOUCH_PARTIAL_IMAGES is unset:
-# two show progress early (a quarter and half-way through) for ~200 output tokens.
-DEFAULT_PARTIAL_IMAGES = 2
+# two show progress early (a quarter and half-way through) for ~200 output tokens. None
+# at the gateway: its stream carries no trace_id, the id its support asks for, and it
+# documents streaming only "where supported".
+DEFAULT_PARTIAL_IMAGES = {"openai": 2, "gateway": 0, "unknown": 2}
 MAX_PARTIAL_IMAGES = 3
 READ_ERRORS = frozenset({"download_failed", "timeout", "connection_lost", "connect_error"})
 # A callback is not signed: these outcomes of one are checked with the Tasks API.
@@ -118,12 +120,14 @@ def configured_service() -> str:
 
 def partial_images_for(model: str) -> int:
     """How many previews to ask of the service for an edit with `model`: the setting
-    RETOUCH_PARTIAL_IMAGES (0-3, default 2) where the model streams at the configured
-    service (the catalogue's `can_stream`), none elsewhere."""
-    if not can_stream(model, configured_service()):
+    RETOUCH_PARTIAL_IMAGES (0-3; unset: 2 at OpenAI and unknown services, 0 at the
+    gateway) where the model streams at the configured service (the catalogue's
+    `can_stream`), none elsewhere."""
+    service = configured_service()
+    if not can_stream(model, service):
         return 0
-    wanted = getattr(settings, "RETOUCH_PARTIAL_IMAGES", None)
-    wanted = DEFAULT_PARTIAL_IMAGES if wanted is None else int(wanted)
+    wanted = settings.RETOUCH_PARTIAL_IMAGES
+    wanted = DEFAULT_PARTIAL_IMAGES[service] if wanted is None else int(wanted)
     return max(0, min(MAX_PARTIAL_IMAGES, wanted))
 
 
