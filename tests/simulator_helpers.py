@@ -110,6 +110,26 @@ def stream_edit(
     )
 
 
+def generate(
+    sim: Simulator,
+    body: dict | None = None,
+    *,
+    path: str = "/openai/images/generations",
+    headers: dict | None = None,
+    stream: bool = False,
+    timeout: float = 10,
+) -> requests.Response:
+    """A generations request (JSON, no images); a ``None`` in ``body`` drops that key."""
+    payload = {"model": "gpt-image-2", "prompt": "a lighthouse at dusk", **(body or {})}
+    return requests.post(
+        sim.root_url + path,
+        json={k: v for k, v in payload.items() if v is not None},
+        headers=AUTH if headers is None else headers,
+        stream=stream,
+        timeout=timeout,
+    )
+
+
 def read_events(response: requests.Response, into: list | None = None) -> list[dict]:
     """Server-sent events parsed by hand, per the SSE rules: ``event``, ``data`` (the JSON
     decoded, or the raw text when it is not JSON) and ``at`` (when it arrived). ``into``

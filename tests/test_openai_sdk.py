@@ -1,4 +1,5 @@
-"""The official ``openai`` SDK works against the simulator as it would against the gateway.
+"""The official ``openai`` SDK works against the simulator as it would against the gateway,
+for edits (``images.edit``) and generations (``images.generate``).
 
 This pins the simulator to what a real client sends (multipart field names, defaults) and
 reads (response shape), independently of our own API client.
@@ -12,7 +13,12 @@ import io
 import openai
 import pytest
 import requests
-from openai.types import ImageEditCompletedEvent, ImageEditPartialImageEvent
+from openai.types import (
+    ImageEditCompletedEvent,
+    ImageEditPartialImageEvent,
+    ImageGenCompletedEvent,
+    ImageGenPartialImageEvent,
+)
 from PIL import Image
 
 
@@ -204,3 +210,94 @@ def test_sdk_raises_connection_error_when_a_stream_breaks_mid_way(sim, sdk):
         for event in stream:
             seen.append(event.type)
     assert seen == ["image_edit.partial_image"]
+
+
+# --- generations ----------------------------------------------------------------------------
+
+
+def test_sdk_generates_from_a_prompt_with_usage(sim, sdk):
+    result = sdk.images.generate(
+        model="gpt-image-1",
+        prompt="a lighthouse at dusk",
+        size="1024x1536",
+        quality="low",
+        output_format="jpeg",
+        user="user-3",
+    )
+    [item] = result.data
+    image = decode(item.b64_json)
+    assert (image.format, image.size) == ("JPEG", (1024, 1536))
+    assert item.revised_prompt == "a lighthouse at dusk"
+    assert result.usage.input_tokens_details.image_tokens == 0
+    assert result.usage.total_tokens == result.usage.input_tokens + result.usage.output_tokens
+    assert (result.size, result.quality, result.output_format) == ("1024x1536", "low", "jpeg")
+
+    [sent] = sim.generation_requests
+    assert sent.path == "/openai/images/generations"
+    assert sent.headers["content-type"] == "application/json"
+    assert sent.fields["user"] == ["user-3"] and sent.fields["size"] == ["1024x1536"]
+    assert sim.edit_requests == []
+
+
+def test_sdk_generates_several_gpt_image_2_results_as_urls(sim, sdk):
+    result = sdk.images.generate(model="gpt-image-2", prompt="three foxes", n=3, size="1152x768")
+    assert len(result.data) == 3
+    for item in result.data:
+        assert item.b64_json is None and item.url is not None
+        image = Image.open(io.BytesIO(requests.get(item.url, timeout=5).content))
+        assert image.size == (1152, 768)
+
+
+def test_sdk_generation_refused_by_a_models_rules_is_bad_request(sim, sdk):
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.images.generate(model="nano-banana", prompt="a fox", size="1024x1024")
+    assert info.value.code == "bad_request"
+    assert "'size' is not supported by nano-banana" in info.value.body["message"]
+
+
+def test_sdk_reads_a_streamed_generation_partials_then_completed(sim, sdk):
+    sim.set_latency(0.4)
+    stream = sdk.images.generate(
+        model="gpt-image-1",
+        prompt="a lighthouse at dusk",
+        size="1536x1024",
+        quality="low",
+        stream=True,
+        partial_images=2,
+    )
+    with stream:
+        events = list(stream)
+    assert [type(event) for event in events] == [
+        ImageGenPartialImageEvent,
+        ImageGenPartialImageEvent,
+        ImageGenCompletedEvent,
+    ]
+    assert [event.partial_image_index for event in events[:2]] == [0, 1]
+    for event in events:
+        assert (event.size, event.quality, event.background, event.output_format) == (
+            "1536x1024",
+            "low",
+            "opaque",
+            "png",
+        )
+        assert decode(event.b64_json).size == (1536, 1024)
+    completed = events[-1]
+    assert completed.usage.output_tokens == 408 + 2 * 100
+    assert completed.usage.input_tokens_details.image_tokens == 0
+    sent = sim.generation_requests[-1]
+    assert (sent.fields["stream"], sent.fields["partial_images"]) == (["true"], ["2"])
+    assert sent.events == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
+
+
+def test_sdk_raises_api_error_for_an_error_event_mid_generation_stream(sim, sdk):
+    sim.push_fault("openai_error", after_partials=1, code="server_error", message="it broke")
+    stream = sdk.images.generate(prompt="x", stream=True, partial_images=2)
+    seen = []
+    with stream, pytest.raises(openai.APIError, match="it broke"):
+        for event in stream:
+            seen.append(event.type)
+    assert seen == ["image_generation.partial_image"]
