@@ -394,6 +394,8 @@ class Activity(models.Model):
     class Verb(models.TextChoices):
         EDIT_CREATED = "edit_created", "started an edit"
         EDIT_DELETED = "edit_deleted", "deleted an edit"
+        RESULT_PICKED = "result_picked", "picked a result"
+        PICK_CLEARED = "pick_cleared", "cleared a pick"
         MEMBER_JOINED = "member_joined", "joined the team"
         MEMBER_LEFT = "member_left", "left the team"
         MEMBER_REMOVED = "member_removed", "removed a member"

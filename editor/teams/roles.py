@@ -18,6 +18,7 @@ class Role(models.TextChoices):
 class Action(StrEnum):
     VIEW = "view"  # see the gallery, details, download
     CREATE_EDIT = "create_edit"  # start an edit, edit a result further
+    PICK_RESULT = "pick_result"  # choose which of an edit's results the team uses
     CHANGE_OWN_EDIT = "change_own_edit"  # retry or delete one's own edits (starring is VIEW)
     CHANGE_ANY_EDIT = "change_any_edit"  # retry or delete anyone's edits in the team
     MANAGE_TEAM = "manage_team"  # members, roles, invitations, budget, activity log
@@ -25,7 +26,9 @@ class Action(StrEnum):
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.VIEWER: frozenset({Action.VIEW}),
-    Role.EDITOR: frozenset({Action.VIEW, Action.CREATE_EDIT, Action.CHANGE_OWN_EDIT}),
+    Role.EDITOR: frozenset(
+        {Action.VIEW, Action.CREATE_EDIT, Action.PICK_RESULT, Action.CHANGE_OWN_EDIT}
+    ),
     Role.OWNER: frozenset(Action),
 }
 

@@ -13,6 +13,8 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.text import slugify
 
+from editor.teams.models import Activity
+
 from .files import ResultImage, mask_upload_to
 from .previews import PreviewImage
 from .states import PENDING_STATUSES, Delivery, EditStateQuerySet, EditStates, Status
@@ -31,7 +33,7 @@ class EditQuerySet(EditStateQuerySet):
         only while an edit is pending (at most a few each), so prefetching them costs
         one small query."""
         return (
-            self.select_related("created_by")
+            self.select_related("created_by", "picked_by")
             .prefetch_related("results", "previews")
             .order_by("-created_at", "-pk")
         )
@@ -77,6 +79,10 @@ class Edit(EditStates, models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
+    # "Apply to each photo separately": the batch this edit is one photo of.
+    batch = models.ForeignKey(
+        "edits.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="edits"
+    )
     model = models.CharField(max_length=64)
     prompt = models.TextField()
     # The optional parameters as sent upstream (size, quality, n, background, ...).
@@ -115,6 +121,17 @@ class Edit(EditStates, models.Model):
     lease_token = models.CharField(max_length=32, blank=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
+    # With several results (n > 1), the one the team chose: what the card shows and what
+    # downloads take by default. On the edit, not a flag on each result, so that "one
+    # pick per edit" holds by construction and the card needs no extra query.
+    picked_result = models.ForeignKey(
+        "edits.ResultImage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    picked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    picked_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -138,6 +155,47 @@ class Edit(EditStates, models.Model):
         """The result a gallery card shows (from prefetched results when loaded); a view
         that knows there is none yet sets it to None and saves the query."""
         return next(iter(self.results.all()), None)
+
+    @cached_property
+    def shown_result(self) -> ResultImage | None:
+        """What the card shows and downloads take: the picked result, else the first
+        (both from prefetched results when loaded)."""
+        if self.picked_result_id is None:
+            return self.first_result
+        picked = (r for r in self.results.all() if r.pk == self.picked_result_id)
+        return next(picked, self.first_result)
+
+    @property
+    def has_variants(self) -> bool:
+        """Several results to choose from (prefetched results when loaded)."""
+        return len(self.results.all()) > 1
+
+    def results_to_download(self, *, everything: bool = False) -> list[ResultImage]:
+        """The pick alone when there is one, unless `everything`; else every result."""
+        results = list(self.results.all())
+        if everything or self.picked_result_id is None:
+            return results
+        return [r for r in results if r.pk == self.picked_result_id] or results
+
+    def pick(self, result: ResultImage | None, by) -> None:
+        """Make `result` (one of this edit's) the team's pick, or clear the pick with None;
+        recorded in the team's activity log. Picking the current pick again changes
+        nothing and logs nothing (a double-submitted form)."""
+        if result is not None and result.edit_id != self.pk:
+            raise ValueError("A pick must be one of the edit's own results.")
+        new_id = result.pk if result else None
+        if new_id == self.picked_result_id:
+            return
+        self.picked_result = result
+        self.picked_by = by if result else None
+        self.picked_at = timezone.now() if result else None
+        self.save(update_fields=["picked_result", "picked_by", "picked_at", "updated_at"])
+        about = f"“{self.prompt[:200]}”"
+        if result is None:
+            Activity.objects.record(self.team, by, Activity.Verb.PICK_CLEARED, about)
+        else:
+            summary = f"result {result.position + 1} of {self.results.count()} for {about}"
+            Activity.objects.record(self.team, by, Activity.Verb.RESULT_PICKED, summary)
 
     @property
     def is_final(self) -> bool:
