@@ -4,6 +4,7 @@ previews a streamed edit shows while it runs are previews.py.
 Everything is importable from here, as `from editor.edits.models import Edit, Status`;
 migrations name the upload and token functions by this path."""
 
+from .batch import Batch, max_batch
 from .edit import Edit, EditQuerySet, Star, _new_callback_token
 from .files import (
     ImageFileMixin,
@@ -20,6 +21,7 @@ from .states import PENDING_STATUSES, Delivery, Status
 
 __all__ = [
     "PENDING_STATUSES",
+    "Batch",
     "Delivery",
     "Edit",
     "EditQuerySet",
@@ -32,6 +34,7 @@ __all__ = [
     "Status",
     "_new_callback_token",
     "mask_upload_to",
+    "max_batch",
     "result_upload_to",
     "source_upload_to",
     "thumbnail_upload_to",
