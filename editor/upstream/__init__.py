@@ -1,4 +1,5 @@
-"""Client for the OpenAI Images Edits API (directly or through the AceData Cloud gateway).
+"""Client for the OpenAI Images Edits and Generations API (directly or through the AceData
+Cloud gateway).
 
 Plain Python with no Django imports: the app works with the typed results and the single
 ``UpstreamError`` exported here and never sees the wire format.
@@ -11,6 +12,7 @@ from .capabilities import (
     ModelCapabilities,
     get_model,
     validate,
+    validate_generation,
 )
 from .catalogue import (
     RECOMMENDED,
@@ -33,7 +35,15 @@ from .errors import UpstreamError
 from .extra_models import load_extra_models
 from .parsing import CallbackTaskId, parse_callback
 from .result_hosts import DEFAULT_RESULT_HOSTS
-from .schema import Accepted, EditRequest, EditResult, ImageInput, ResultImage, TaskInfo
+from .schema import (
+    Accepted,
+    EditRequest,
+    EditResult,
+    GenerateRequest,
+    ImageInput,
+    ResultImage,
+    TaskInfo,
+)
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -45,6 +55,7 @@ __all__ = [
     "EditRequest",
     "EditResult",
     "EditStream",
+    "GenerateRequest",
     "ImageInput",
     "ImagesClient",
     "InvalidEditRequest",
@@ -69,4 +80,5 @@ __all__ = [
     "size_preset_groups",
     "size_presets",
     "validate",
+    "validate_generation",
 ]

@@ -24,7 +24,7 @@ from .modelspec import (
     normalize_content_type,
     stream_size,
 )
-from .schema import EditRequest, ImageInput
+from .schema import EditRequest, GenerateRequest, ImageInput
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -36,6 +36,7 @@ __all__ = [
     "normalize_content_type",
     "stream_size",
     "validate",
+    "validate_generation",
 ]
 
 _TYPE_NAMES = {PNG: "PNG", JPEG: "JPEG", WEBP: "WebP"}
@@ -55,6 +56,16 @@ _CHOICE_OPTIONS: dict[str, str] = {
 def validate(req: EditRequest) -> ModelCapabilities:
     """Raise InvalidEditRequest listing every problem at once, so a form can show them all;
     return the model's capabilities when the request is fine."""
+    return _validate(req, "Describe the change you want.")
+
+
+def validate_generation(req: GenerateRequest) -> ModelCapabilities:
+    """``validate`` for an image created from the prompt alone: the same rules without
+    images, and a model that creates images (``generates``)."""
+    return _validate(req, "Describe the image to create.")
+
+
+def _validate(req: EditRequest | GenerateRequest, no_prompt: str) -> ModelCapabilities:
     errors: dict[str, list[str]] = {}
 
     def add(field: str, message: str) -> None:
@@ -68,7 +79,7 @@ def validate(req: EditRequest) -> ModelCapabilities:
 
     prompt = req.prompt if isinstance(req.prompt, str) else ""
     if not prompt.strip():
-        add("prompt", "Describe the change you want.")
+        add("prompt", no_prompt)
     elif model and len(prompt) > model.prompt_max_chars:
         add(
             "prompt",
@@ -79,9 +90,12 @@ def validate(req: EditRequest) -> ModelCapabilities:
     if model is None:
         raise InvalidEditRequest(errors)
 
-    _check_images(model, list(req.images or []), add)
-    if req.mask is not None:
-        _check_mask(model, req.mask, add)
+    if isinstance(req, EditRequest):
+        _check_images(model, list(req.images or []), add)
+        if req.mask is not None:
+            _check_mask(model, req.mask, add)
+    elif not model.generates:
+        add("model", cannot_generate(model))
     _check_options(model, req, add)
 
     if req.callback_url is not None:
@@ -150,9 +164,17 @@ def _check_mask(model: ModelCapabilities, mask: ImageInput, add) -> None:
         )
 
 
-def _check_options(model: ModelCapabilities, req: EditRequest, add) -> None:
+def cannot_generate(model: ModelCapabilities) -> str:
+    """The one sentence for a model asked to create an image without a photo."""
+    return (
+        f"{model.label} only edits photos: add a photo, or choose a model that creates "
+        "images from a description."
+    )
+
+
+def _check_options(model: ModelCapabilities, req: EditRequest | GenerateRequest, add) -> None:
     for option in _SETTING_NAMES:
-        value = getattr(req, option)
+        value = getattr(req, option, None)  # a generation has no input_fidelity
         if value is None:
             continue
         if not model.accepts(option):

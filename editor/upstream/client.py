@@ -1,7 +1,8 @@
-"""``ImagesClient``: the Images Edits endpoint and the Tasks API (OpenAI or the AceData Cloud
-gateway), as the app calls them.
+"""``ImagesClient``: the Images Edits and Generations endpoints and the Tasks API (OpenAI or
+the AceData Cloud gateway), as the app calls them.
 
 The client only says what to send and where: ``multipart`` builds an edit's body,
+``json_body`` a generation's (the same options as JSON, no images),
 ``transport`` sends it and reads the answer, ``parsing`` says what the answer means
 (``edit_stream`` and ``sse`` for a streamed edit's events). Every failure leaves as
 ``UpstreamError``; each method makes exactly one attempt.
@@ -17,8 +18,9 @@ from typing import Any
 import requests
 from requests_toolbelt import MultipartEncoder
 
-from .capabilities import InvalidEditRequest, validate
+from .capabilities import InvalidEditRequest, validate, validate_generation
 from .edit_stream import MAX_PARTIAL_IMAGES, EditStream, PlainEdit
+from .json_body import JSON_TYPE, generation_body
 from .multipart import edit_body
 from .parsing import (
     malformed,
@@ -29,7 +31,7 @@ from .parsing import (
     parse_tasks_answer,
 )
 from .result_hosts import ResultHosts
-from .schema import Accepted, EditRequest, EditResult, TaskInfo
+from .schema import Accepted, EditRequest, EditResult, GenerateRequest, TaskInfo
 from .transport import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_TIMEOUT,
@@ -40,6 +42,8 @@ from .transport import (
 )
 
 _MAX_TASKS_BODY_BYTES = 16 * 1024 * 1024
+# Either kind of request: an edit of photos, or an image created from the prompt alone.
+AnyRequest = EditRequest | GenerateRequest
 
 
 class ImagesClient:
@@ -70,6 +74,7 @@ class ImagesClient:
         base = base_url.rstrip("/")
         self.base_url = base
         self.edits_url = base + "/images/edits"
+        self.generations_url = base + "/images/generations"
         self.tasks_url = base + "/tasks"
         self.max_download_bytes = max_download_bytes
         # base64 inflates by a third and a response may hold several images.
@@ -112,6 +117,8 @@ class ImagesClient:
         The answer is spooled to a temporary file and its images decoded as they are read,
         so a 4K result costs about its decoded size in memory, not three times its base64.
         """
+        if not isinstance(req, EditRequest):
+            raise TypeError("edit() takes an EditRequest; use generate() without photos.")
         self._check_sync(req, "edit")
         started = time.monotonic()
         body = self.edit_body(req)
@@ -120,8 +127,26 @@ class ImagesClient:
         with spooled.body:
             return parse_edit(spooled, download=self.download, started=started)
 
-    def edit_stream(self, req: EditRequest, partial_images: int) -> EditStream:
-        """Run an edit asking for up to ``partial_images`` (0-3) previews while it runs.
+    def generate(self, req: GenerateRequest) -> EditResult:
+        """Create images from the prompt alone and wait for them (synchronous mode). The
+        answer has the edits' shapes and is read the same way."""
+        if not isinstance(req, GenerateRequest):
+            raise TypeError("generate() takes a GenerateRequest; use edit() for photos.")
+        self._check_sync(req, "generate")
+        started = time.monotonic()
+        url, body, content_type = self.request_body(req)
+        with self.transport.open(url, body, content_type) as answer:
+            spooled = answer.spool(self.max_response_bytes)
+        with spooled.body:
+            return parse_edit(spooled, download=self.download, started=started)
+
+    def run(self, req: AnyRequest) -> EditResult:
+        """``edit`` or ``generate``, as the request's type says."""
+        return self.generate(req) if isinstance(req, GenerateRequest) else self.edit(req)
+
+    def edit_stream(self, req: AnyRequest, partial_images: int) -> EditStream:
+        """Run an edit (or a generation) asking for up to ``partial_images`` (0-3) previews
+        while it runs.
 
         Iterate over the returned ``EditStream`` for the ``PartialImage`` previews as they
         arrive; afterwards its ``result`` is the ``EditResult``. The stream carries one
@@ -145,24 +170,37 @@ class ImagesClient:
         fields that say how the answer is to come."""
         return edit_body(req, validate(req), callback=False, extra=extra)
 
+    def request_body(
+        self, req: AnyRequest, extra: Iterable[tuple[str, str]] = (), *, callback: bool = False
+    ) -> tuple[str, bytes | MultipartEncoder, str]:
+        """Where a request goes, its body (validated first) and its content type: an edit
+        as multipart to images/edits, a generation as JSON to images/generations.
+        ``extra`` are text fields; in JSON, ``stream`` goes as a boolean and numbers as
+        numbers."""
+        if isinstance(req, GenerateRequest):
+            model = validate_generation(req)
+            fields = [(name, _json_value(value)) for name, value in extra]
+            body = generation_body(req, model, callback=callback, extra=fields)
+            return self.generations_url, body, JSON_TYPE
+        encoder = edit_body(req, validate(req), callback=callback, extra=extra)
+        return self.edits_url, encoder, encoder.content_type
+
     @staticmethod
-    def _check_sync(req: EditRequest, name: str) -> None:
+    def _check_sync(req: AnyRequest, name: str) -> None:
         if req.callback_url is not None:
             raise InvalidEditRequest(
                 {"callback_url": [f"{name}() waits for the result; use submit() for callbacks."]}
             )
 
-    def submit(self, req: EditRequest) -> Accepted:
-        """Hand an edit to the gateway in callback mode; the images arrive at
-        ``req.callback_url`` later (read them with ``parse_callback``)."""
+    def submit(self, req: AnyRequest) -> Accepted:
+        """Hand an edit (or a generation) to the gateway in callback mode; the images
+        arrive at ``req.callback_url`` later (read them with ``parse_callback``)."""
         if not req.callback_url:
             raise InvalidEditRequest(
                 {"callback_url": ["submit() needs a callback URL to deliver the result to."]}
             )
-        body = edit_body(req, validate(req), callback=True)
-        answer = self.transport.post(
-            self.edits_url, body, body.content_type, max_bytes=self.max_response_bytes
-        )
+        url, body, content_type = self.request_body(req, callback=True)
+        answer = self.transport.post(url, body, content_type, max_bytes=self.max_response_bytes)
         return parse_accepted(answer)
 
     def parse_callback(self, payload: bytes | str | Mapping[str, Any]) -> EditResult:
@@ -230,3 +268,10 @@ class ImagesClient:
     def download(self, url: str, trace_id: str | None = None) -> bytes:
         """Fetch a result image the service left at a URL (we keep images, never hot-link)."""
         return self.transport.download(url, max_bytes=self.max_download_bytes, trace_id=trace_id)
+
+
+def _json_value(value: str) -> object:
+    """A stream field as JSON wants it: ``"true"`` a boolean, ``"2"`` a number."""
+    if value in ("true", "false"):
+        return value == "true"
+    return int(value) if value.isdigit() else value

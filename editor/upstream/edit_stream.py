@@ -1,8 +1,9 @@
 """A streamed edit (``stream=true`` with ``partial_images``): the partial images as they
-arrive, then the result.
+arrive, then the result. A streamed generation is read the same way.
 
 The service answers with server-sent events (``sse``): ``image_edit.partial_image``
-events (``b64_json``, ``partial_image_index``, ...) and one ``image_edit.completed`` event
+events (``image_generation.*`` for a generation; ``b64_json``, ``partial_image_index``,
+...) and one ``image_edit.completed`` event
 (the final ``b64_json`` and ``usage``), or an ``error`` event. Each event's JSON is read
 with ``load_streamed``, so an image is decoded as it passes and never held as text.
 
@@ -25,7 +26,7 @@ from .streamed_json import StreamedBase64, load_streamed
 
 if TYPE_CHECKING:
     from .client import ImagesClient
-    from .schema import EditRequest, EditResult
+    from .schema import EditRequest, EditResult, GenerateRequest
 
 PARTIAL_SUFFIX = ".partial_image"
 COMPLETED_SUFFIX = ".completed"
@@ -50,7 +51,9 @@ class EditStream:
     plain answer: the iteration yields nothing and ``result`` is set all the same.
     """
 
-    def __init__(self, client: ImagesClient, req: EditRequest, partial_images: int) -> None:
+    def __init__(
+        self, client: ImagesClient, req: EditRequest | GenerateRequest, partial_images: int
+    ) -> None:
         self._client = client
         self._req = req
         self._partial_images = partial_images
@@ -60,12 +63,10 @@ class EditStream:
     def __iter__(self) -> Iterator[PartialImage]:
         client, started = self._client, time.monotonic()
         extra = [("stream", "true"), ("partial_images", str(self._partial_images))]
-        body = client.edit_body(self._req, extra=extra)
+        url, body, content_type = client.request_body(self._req, extra=extra)
         # Every event holds at most one image, and there are at most this many of them.
         max_bytes = client.max_response_bytes * (self._partial_images + 1)
-        with client.transport.open(
-            client.edits_url, body, body.content_type, accept="text/event-stream"
-        ) as answer:
+        with client.transport.open(url, body, content_type, accept="text/event-stream") as answer:
             if answer.content_type != "text/event-stream":
                 spooled = answer.spool(client.max_response_bytes)
                 with spooled.body:
@@ -109,7 +110,7 @@ class PlainEdit(EditStream):
     its result set when the (empty) iteration starts."""
 
     def __iter__(self) -> Iterator[PartialImage]:
-        self.result = self._client.edit(self._req)
+        self.result = self._client.run(self._req)
         return iter(())
 
 

@@ -118,6 +118,10 @@ class ModelCapabilities:
     billing: str = "per_token"
     # Services at which the model streams partial images (``stream`` + ``partial_images``).
     streams_at: tuple[str, ...] = ()
+    # Whether it creates images from a prompt alone (``images/generations``): the contract
+    # says the services take the same models there as for edits, so every built-in entry
+    # does; a deployment's own entry may say otherwise.
+    generates: bool = True
 
     def accepts(self, option: str) -> bool:
         return option in self.options
@@ -138,6 +142,12 @@ class ModelCapabilities:
     def always_url(self) -> bool:
         """The model only hands back links (nano-banana)."""
         return tuple(self.response_formats) == ("url",)
+
+    @property
+    def generation_options(self) -> tuple[str, ...]:
+        """The options a generation takes: an edit's, less ``input_fidelity`` (how closely
+        to match the source images, of which a generation has none)."""
+        return tuple(o for o in self.options if o != "input_fidelity")
 
     def served_at(self, service: str) -> bool:
         """Whether ``service`` serves the model; an unknown service might serve anything."""

@@ -40,6 +40,26 @@ class EditRequest:
     callback_url: str | None = None
 
 
+@dataclass
+class GenerateRequest:
+    """An image created from the prompt alone (``images/generations``): the options of an
+    edit without its images, mask and ``input_fidelity`` (which is about matching source
+    images). A type of its own, not an ``EditRequest`` without images, so that an edit
+    whose photos went missing is refused rather than quietly sent as a generation."""
+
+    model: str
+    prompt: str
+    n: int | None = None
+    size: str | None = None
+    quality: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    output_compression: int | None = None
+    response_format: str | None = None
+    user: str | None = None
+    callback_url: str | None = None
+
+
 @dataclass(frozen=True)
 class ResultImage:
     data: bytes = field(repr=False)
