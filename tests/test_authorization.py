@@ -271,6 +271,16 @@ CASES = [
     ),
     Case("edit_download_all", "GET", members(), kwargs=edit_kwargs),
     Case("edit_star", "POST", members(WROTE), kwargs=edit_kwargs, why="a-personal-bookmark"),
+    # Picking chooses among the results for the team: editors and owners, on anyone's
+    # edit (tests/test_variants.py has the owner's and the editor's both ways).
+    Case(
+        "edit_pick",
+        "POST",
+        editors(WROTE),
+        kwargs=edit_kwargs,
+        data={"position": 0},
+        why="a-choice-for-the-team",
+    ),
     Case(
         "edits_download_selected",
         "GET",
@@ -344,6 +354,7 @@ def snapshot() -> tuple:
         sorted(Profile.objects.values_list("user_id", "current_team_id")),
         get_user_model().objects.count(),
         sorted(Star.objects.values_list("edit_id", "user_id")),
+        sorted(Edit.objects.values_list("pk", "picked_result_id")),
     )
 
 

@@ -21,6 +21,7 @@ MANIFEST_COLUMNS = [
     "trace_id",
     "task_id",
     "request_id",
+    "picked",  # "yes" for the team's pick, "no" for its other results, empty if none
 ]
 
 
@@ -53,12 +54,19 @@ def result_entry(edit, result, name: str) -> Entry:
     )
 
 
-def bulk_zip(edits: Iterable) -> Iterator[bytes]:
-    """The zip of all results of `edits` (which must have `results` prefetched)."""
+def _picked(edit, result) -> str:
+    if edit.picked_result_id is None:
+        return ""
+    return "yes" if result.pk == edit.picked_result_id else "no"
+
+
+def bulk_zip(edits: Iterable, *, everything: bool = False) -> Iterator[bytes]:
+    """The zip of the results of `edits` (which must have `results` prefetched): of an
+    edit with a pick, the pick alone unless `everything`."""
     entries = []
     rows = []
     for edit in edits:
-        for result in edit.results.all():
+        for result in edit.results_to_download(everything=everything):
             result.edit = edit
             name = f"{edit.pk}-{result.download_name()}"
             entries.append(result_entry(edit, result, name))
@@ -74,6 +82,7 @@ def bulk_zip(edits: Iterable) -> Iterator[bytes]:
                     "trace_id": edit.trace_id,
                     "task_id": edit.task_id,
                     "request_id": edit.request_id,
+                    "picked": _picked(edit, result),
                 }
             )
     entries.append(("manifest.csv", manifest_csv(rows), timezone.now()))

@@ -12,6 +12,7 @@ urlpatterns = [
     path("edits/<int:pk>/", views.detail, name="edit_detail"),
     path("edits/<int:pk>/retry/", views.retry, name="edit_retry"),
     path("edits/<int:pk>/star/", views.star, name="edit_star"),
+    path("edits/<int:pk>/pick/", views.pick, name="edit_pick"),
     # The gateway's callback (callback delivery mode); the token is the secret.
     path("hooks/edits/<int:pk>/<str:token>/", webhooks.edit_callback, name="edit_callback"),
     path("edits/<int:pk>/delete/", views.delete, name="edit_delete"),

@@ -189,12 +189,7 @@ def gallery_updates(request: HttpRequest) -> HttpResponse:
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     edit, membership = get_edit_for_user(request, pk)
     edit.is_starred = edit.stars.filter(user=request.user).exists()
-    context = {
-        "edit": edit,
-        "sources": edit.sources.all(),
-        "results": edit.results.all(),
-        "can_create": membership.can(Action.CREATE_EDIT),
-        "can_retry": can_change_edit(membership, edit),
+    context = _detail_context(edit, membership) | {
         "can_delete": can_change_edit(membership, edit),
         "ancestors": edit.ancestors(),
         "children": edit.children.select_related("created_by").order_by("created_at"),
@@ -202,6 +197,37 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx and request.htmx.target == "edit-status":
         return render(request, "edits/detail.html#status", context)
     return render(request, "edits/detail.html", context)
+
+
+def _detail_context(edit: Edit, membership) -> dict:
+    """What the detail page's `status` partial shows (the results grid among it)."""
+    return {
+        "edit": edit,
+        "sources": edit.sources.all(),
+        "results": edit.results.all(),
+        "can_create": membership.can(Action.CREATE_EDIT),
+        "can_pick": membership.can(Action.PICK_RESULT),
+        "can_retry": can_change_edit(membership, edit),
+    }
+
+
+@login_required
+@require_POST
+def pick(request: HttpRequest, pk: int) -> HttpResponse:
+    """Make one of an edit's results (`position`) the team's pick, or clear the pick
+    (no position). Editors and owners, on any edit of the team: it chooses among the
+    results, it changes nobody's work. htmx gets the detail page's results back."""
+    edit, membership = get_edit_for_user(request, pk, Action.PICK_RESULT)
+    position = request.POST.get("position", "")
+    result = None
+    if position:
+        result = edit.results.filter(position=position).first() if position.isdigit() else None
+        if result is None:
+            raise Http404("No such result.")
+    edit.pick(result, by=request.user)
+    if request.htmx:
+        return render(request, "edits/detail.html#status", _detail_context(edit, membership))
+    return redirect(_safe_next(request, reverse("edit_detail", args=[edit.pk])))
 
 
 @login_required
@@ -322,8 +348,9 @@ def result_thumbnail(request: HttpRequest, pk: int, position: int) -> HttpRespon
 @login_required
 @require_GET
 def download_all(request: HttpRequest, pk: int) -> HttpResponse:
+    """The edit's results as one zip: the pick alone when there is one, unless `?all=1`."""
     edit, _ = get_edit_for_user(request, pk)
-    results = list(edit.results.all())
+    results = edit.results_to_download(everything=_wants_all(request))
     if not results:
         raise Http404("This edit has no results to download.")
     for result in results:
@@ -345,6 +372,11 @@ def star(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(_safe_next(request, reverse("edit_detail", args=[edit.pk])))
 
 
+def _wants_all(request: HttpRequest) -> bool:
+    """`?all=1`: every result of the edits, not only their picks."""
+    return request.GET.get("all") in ("1", "on", "true")
+
+
 def _safe_next(request: HttpRequest, fallback: str) -> str:
     """The page a form asks to return to, if it is a page of this site; else `fallback`.
     (Sign-in's `next` is checked the same way by Django's LoginView.)"""
@@ -363,7 +395,8 @@ MAX_BULK = 200
 @require_GET
 def download_selected(request: HttpRequest) -> HttpResponse:
     """The results of the chosen edits of the current team in one streamed zip, with a
-    manifest.csv that says how each file was made."""
+    manifest.csv that says how each file was made: of an edit with a pick, the pick
+    alone, unless `all=1` (the bulk form's checkbox)."""
     membership = membership_for(request)
     ids = [int(i) for i in request.GET.getlist("ids")[:MAX_BULK] if i.isdigit()]
     edits = list(
@@ -376,7 +409,8 @@ def download_selected(request: HttpRequest) -> HttpResponse:
     if not edits:
         messages.error(request, "Select at least one finished edit to download.")
         return redirect("home")
-    response = StreamingHttpResponse(bulk_zip(edits), content_type="application/zip")
+    zipped = bulk_zip(edits, everything=_wants_all(request))
+    response = StreamingHttpResponse(zipped, content_type="application/zip")
     name = f"retouch-{timezone.localdate().isoformat()}-{len(edits)}-edits.zip"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
