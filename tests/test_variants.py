@@ -326,3 +326,13 @@ def test_the_variant_pages_are_within_the_content_security_policy(client, studio
     variants.pick(result_at(variants, 1), by=studio.editor)
     assert_within_policy(client.get(reverse("edit_detail", args=[variants.pk])))
     assert_within_policy(client.get("/"))
+
+
+def test_the_admin_shows_the_pick_without_offering_every_result(client, studio, variants):
+    variants.pick(result_at(variants, 1), by=studio.editor)
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    response = client.get(reverse("admin:edits_edit_change", args=[variants.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'name="picked_result"' not in html and 'name="picked_by"' not in html
+    assert "Picked result" in html

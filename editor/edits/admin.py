@@ -74,6 +74,11 @@ class EditAdmin(admin.ModelAdmin):
         "started_at",
         "finished_at",
         "updated_at",
+        # Picks are made in the app, where they are logged; a select of every result
+        # (and every user) would also make this page as slow as the table is long.
+        "picked_result",
+        "picked_by",
+        "picked_at",
     ]
     inlines = [SourceImageInline, ResultImageInline]
 
