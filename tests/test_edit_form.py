@@ -81,8 +81,10 @@ def test_empty_prompt_is_refused(alice_client):
     assert_refused(post_edit(alice_client, [upload()], prompt="  "), "Describe what should change")
 
 
-def test_no_photo_is_refused(alice_client):
-    assert_refused(post_edit(alice_client, []), "Add at least one photo")
+def test_no_photo_is_not_refused_but_creates_from_the_prompt(alice_client):
+    # tests/test_generations.py: the rest of it.
+    assert post_edit(alice_client, []).status_code == 200
+    assert Edit.objects.get().is_generation
 
 
 def test_a_file_that_is_not_an_image_is_refused(alice_client):

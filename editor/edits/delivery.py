@@ -6,7 +6,8 @@ waits on the open request) or record the task id the gateway returned and let go
 (`callback`: the answer arrives later at the webhook, or through the Tasks API when
 the callback is overdue; see `reconcile.py`). While a worker works on an edit a
 background thread renews its lease, so a crashed worker's edits are recognised by
-their lease running out, not by guessing from timestamps.
+their lease running out, not by guessing from timestamps. An edit without photos
+(`Edit.is_generation`) goes to images/generations the same way, in either mode.
 
 Where the model streams at the configured service, a synchronous attempt asks for
 partial images (`RETOUCH_PARTIAL_IMAGES`, 0-3) and stores each as a small preview as
@@ -45,6 +46,7 @@ from editor.upstream import (
     CallbackTaskId,
     EditRequest,
     EditResult,
+    GenerateRequest,
     ImageInput,
     ImagesClient,
     UpstreamError,
@@ -131,8 +133,16 @@ def partial_images_for(model: str) -> int:
     return max(0, min(MAX_PARTIAL_IMAGES, wanted))
 
 
-def build_request(edit: Edit, stack: ExitStack) -> EditRequest:
-    """The upstream request for an edit, with its stored files opened for streaming."""
+def build_request(edit: Edit, stack: ExitStack) -> EditRequest | GenerateRequest:
+    """The upstream request for an edit, with its stored files opened for streaming; for
+    an image created from the prompt alone (`Edit.is_generation`), a generation."""
+    if edit.is_generation:
+        return GenerateRequest(
+            model=edit.model,
+            prompt=edit.prompt,
+            user=_user_id(edit),
+            **_params(edit, generation=True),
+        )
     images = [
         ImageInput(
             filename=source.original_name or PurePosixPath(source.file.name).name,
@@ -146,7 +156,26 @@ def build_request(edit: Edit, stack: ExitStack) -> EditRequest:
         mask = ImageInput(
             "mask.png", "image/png", stack.enter_context(edit.mask.storage.open(edit.mask.name))
         )
+    return EditRequest(
+        model=edit.model,
+        prompt=edit.prompt,
+        images=images,
+        mask=mask,
+        user=_user_id(edit),
+        **_params(edit),
+    )
+
+
+def _user_id(edit: Edit) -> str | None:
+    return f"retouch-user-{edit.created_by_id}" if edit.created_by_id else None
+
+
+def _params(edit: Edit, *, generation: bool = False) -> dict:
+    """The edit's options as sent: a generation leaves out input_fidelity (it matches
+    source images, of which it has none)."""
     params = dict(edit.params)
+    if generation:
+        params.pop("input_fidelity", None)
     # Which kind of result to ask for is the model's and the service's rule (several
     # results only as links at the gateway, none at all for nano-banana or for gpt-image
     # models at OpenAI): the client package decides, the operator's preference aside.
@@ -157,14 +186,7 @@ def build_request(edit: Edit, stack: ExitStack) -> EditRequest:
     params.pop("response_format", None)
     if response_format:
         params["response_format"] = response_format
-    return EditRequest(
-        model=edit.model,
-        prompt=edit.prompt,
-        images=images,
-        mask=mask,
-        user=f"retouch-user-{edit.created_by_id}" if edit.created_by_id else None,
-        **params,
-    )
+    return params
 
 
 @contextmanager
@@ -228,12 +250,15 @@ def run_attempt(edit_id: int) -> str:
         return _tidy_previews(edit, finish(edit, result))
 
 
-def edit_with_previews(edit: Edit, client: ImagesClient, request: EditRequest) -> EditResult:
-    """Send a synchronous edit, storing each partial image the service streams as a
-    preview as it arrives; returns the result, its usage counting the previews."""
+def edit_with_previews(
+    edit: Edit, client: ImagesClient, request: EditRequest | GenerateRequest
+) -> EditResult:
+    """Send a synchronous edit (or generation), storing each partial image the service
+    streams as a preview as it arrives; returns the result, its usage counting the
+    previews."""
     partials = partial_images_for(edit.model)
     if not partials:
-        return client.edit(request)
+        return client.run(request)
     earlier = edit.previews.count()  # from attempts whose stream broke
     stream = client.edit_stream(request, partials)
     for partial in stream:

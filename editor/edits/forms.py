@@ -10,6 +10,7 @@ from django.utils import timezone
 from editor.upstream import (
     MODELS,
     EditRequest,
+    GenerateRequest,
     ImageInput,
     InvalidEditRequest,
     ModelCapabilities,
@@ -20,7 +21,9 @@ from editor.upstream import (
     service_for,
     size_preset_groups,
     validate,
+    validate_generation,
 )
+from editor.upstream.capabilities import cannot_generate
 from editor.upstream.sizes import MAX_SIDE, STEP, format_size, parse_size, resolution_of
 
 from .imaging import (
@@ -157,7 +160,12 @@ class EditForm(forms.Form):
         ),
         error_messages={"required": "Describe what should change in the photos."},
     )
-    images = MultipleImageField(label="Photos")
+    # Optional: without a photo the form creates an image from the prompt alone.
+    images = MultipleImageField(
+        label="Photos",
+        required=False,
+        help_text="Optional. Add photos to edit them, or leave empty to create a new image.",
+    )
     mask = forms.FileField(
         label="Mask (optional PNG: transparent where the first photo may change)",
         required=False,
@@ -336,15 +344,29 @@ class EditForm(forms.Form):
         names = [*self.option_names, "size_width", "size_height"]
         return not self.is_bound and not any(name in self.initial for name in names)
 
+    @property
+    def is_generation(self) -> bool:
+        """No photo posted and no earlier result to start from: the image is created from
+        the prompt alone (``images/generations``). Read from the posted files, as the
+        model's check runs before the photos are cleaned."""
+        if not self.is_bound or self.base_result is not None:
+            return False
+        files = self.files.getlist("images") if hasattr(self.files, "getlist") else None
+        return not (files if files is not None else self.files.get("images"))
+
     def clean_model(self):
         name = self.cleaned_data["model"]
         problem = check_offered(name, self.service, self.only)
         if problem:
             raise ValidationError(problem, code="not_offered")
+        if self.is_generation and not MODELS[name].generates:
+            raise ValidationError(cannot_generate(MODELS[name]), code="cannot_generate")
         return name
 
     def clean_images(self):
         files = self.cleaned_data["images"]
+        if self.is_generation:
+            return []
         caps = self.capabilities
         errors = []
         facts = []
@@ -415,6 +437,12 @@ class EditForm(forms.Form):
         mask = self.cleaned_data.get("mask")
         if not mask:
             return None
+        if self.is_generation:
+            raise ValidationError(
+                "A mask marks the part of a photo to change: add that photo, or remove the "
+                "mask to create a new image.",
+                code="mask_without_photo",
+            )
         caps = self.capabilities
         if not caps.takes_mask:
             other = self.mask_alternative
@@ -501,6 +529,10 @@ class EditForm(forms.Form):
 
     def _validate_for_upstream(self, cleaned) -> None:
         """The client's own rules (per-model options, sizes, counts) before any upload."""
+        if self.is_generation:
+            request = GenerateRequest(cleaned["model"], cleaned["prompt"], **self.params())
+            self._report(validate_generation, request)
+            return
         with ExitStack() as stack:
             uploads = list(cleaned["images"])
             if self.base_result is not None:
@@ -520,8 +552,11 @@ class EditForm(forms.Form):
             mask=ImageInput(mask.name, "image/png", mask) if mask else None,
             **self.params(),
         )
+        self._report(validate, request)
+
+    def _report(self, check, request) -> None:
         try:
-            validate(request)
+            check(request)
         except InvalidEditRequest as exc:
             for field, messages in exc.errors.items():
                 for message in messages:
@@ -538,6 +573,8 @@ class EditForm(forms.Form):
                 params[name] = value
         if params.get("output_format") == "png":
             params.pop("output_compression", None)
+        if self.is_generation:
+            params.pop("input_fidelity", None)  # about matching photos; there are none
         return params
 
 

@@ -52,6 +52,7 @@ def create_edit(
 ) -> Edit:
     """Store a new edit with its photos and mask, and queue it; LimitReached (and nothing
     stored) when the person's rate limit or the team's budget does not allow it now.
+    Without photos it is a generation (`Edit.Kind.GENERATION`).
 
     The files are written first, then the rows in one short transaction, which also
     checks and counts the start (limits.admit): on SQLite one writer at a time gets in,
@@ -76,6 +77,8 @@ def create_edit(
         edit = Edit(
             team=membership.team,
             created_by=membership.user,
+            # No photo: an image created from the prompt alone (the form refuses a mask).
+            kind=Edit.Kind.EDIT if sources else Edit.Kind.GENERATION,
             model=model,
             prompt=prompt,
             params=params,

@@ -47,9 +47,11 @@
     form.dispatchEvent(new CustomEvent("retouch:photos", { detail: { files: chosen.slice() } }));
     const hint = form.querySelector("#images-hint");
     if (hint) {
+      // The server's own words (photos are optional) come back once none is chosen.
+      if (hint.dataset.blank === undefined) hint.dataset.blank = hint.textContent;
       hint.textContent = chosen.length
         ? chosen.length + " photo" + (chosen.length === 1 ? "" : "s") + " chosen. Drop, paste or choose more."
-        : "Drop photos here, paste them, or choose files. PNG, JPEG or WebP.";
+        : hint.dataset.blank;
     }
   }
 

@@ -72,6 +72,13 @@ class EditQuerySet(EditStateQuerySet):
 
 
 class Edit(EditStates, models.Model):
+    class Kind(models.TextChoices):
+        """What the service was asked: to change photos, or to create an image from the
+        prompt alone (no photos). The label is what the gallery and detail page say."""
+
+        EDIT = "edit", "Edited"
+        GENERATION = "generation", "Created"
+
     team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="edits")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="edits"
@@ -83,6 +90,9 @@ class Edit(EditStates, models.Model):
     batch = models.ForeignKey(
         "edits.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="edits"
     )
+    # Stored rather than read from the sources: the card says it without a query, and the
+    # worker never turns an edit whose photos went missing into a generation.
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.EDIT)
     model = models.CharField(max_length=64)
     prompt = models.TextField()
     # The optional parameters as sent upstream (size, quality, n, background, ...).
@@ -149,6 +159,11 @@ class Edit(EditStates, models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in PENDING_STATUSES
+
+    @property
+    def is_generation(self) -> bool:
+        """Created from the prompt alone, through images/generations."""
+        return self.kind == self.Kind.GENERATION
 
     @cached_property
     def first_result(self) -> ResultImage | None:
