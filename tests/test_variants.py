@@ -336,3 +336,11 @@ def test_the_admin_shows_the_pick_without_offering_every_result(client, studio, 
     html = response.content.decode()
     assert 'name="picked_result"' not in html and 'name="picked_by"' not in html
     assert "Picked result" in html
+
+
+def test_an_edit_with_a_pick_is_deleted_with_its_results(client, studio, variants):
+    variants.pick(result_at(variants, 1), by=studio.editor)
+    client.force_login(studio.editor)
+    assert client.post(reverse("edit_delete", args=[variants.pk])).status_code == 302
+    assert not Edit.objects.filter(pk=variants.pk).exists()
+    assert not ResultImage.objects.filter(edit_id=variants.pk).exists()
