@@ -45,8 +45,17 @@ class ResultImageInline(ImageInline):
 
 @admin.register(Edit)
 class EditAdmin(admin.ModelAdmin):
-    list_display = ["pk", "short_prompt", "team", "created_by", "model", "status", "created_at"]
-    list_filter = ["status", "model", "created_at"]
+    list_display = [
+        "pk",
+        "short_prompt",
+        "team",
+        "created_by",
+        "kind",
+        "model",
+        "status",
+        "created_at",
+    ]
+    list_filter = ["kind", "status", "model", "created_at"]
     list_select_related = ["team", "created_by"]
     search_fields = [
         "=pk",
