@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils.timezone import now
 
-from editor.edits.models import Edit, Star, Status
+from editor.edits.models import Batch, Edit, Star, Status
 from editor.teams.models import Invitation, Membership, Profile, Team
 
 from .factories import (
@@ -93,6 +93,7 @@ class World:
     for_outsider: Invitation  # sent to the outsider's address (in other letter case)
     for_stranger: Invitation  # sent to an address nobody here has
     memberships: dict = field(default_factory=dict)
+    batch: Batch | None = None  # the editor's, of two edits: one finished, one failed
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,10 @@ def edit_kwargs(w: World) -> dict:
 
 def owners_edit_kwargs(w: World) -> dict:
     return {"pk": w.owners_edit.pk}
+
+
+def batch_kwargs(w: World) -> dict:
+    return {"pk": w.batch.pk}
 
 
 def result_kwargs(w: World) -> dict:
@@ -289,6 +294,13 @@ CASES = [
         why="outsiders-get-nothing-of-this-team",
     ),
     Case("edit_mask", "GET", members(), kwargs=edit_kwargs),
+    # A batch follows its edits' rules: every member looks and downloads; retrying and
+    # deleting are for editors on their own batches and owners on any.
+    Case("batch_detail", "GET", members(Outcome(200, shows_team=True)), kwargs=batch_kwargs),
+    Case("batch_download", "GET", members(), kwargs=batch_kwargs),
+    Case("batch_retry", "POST", editors(WROTE), kwargs=batch_kwargs),
+    Case("batch_delete", "GET", editors(READ), kwargs=batch_kwargs),
+    Case("batch_delete", "POST", editors(WROTE), kwargs=batch_kwargs),
     Case("edit_source", "GET", members(), kwargs=result_kwargs),
     Case("edit_result", "GET", members(), kwargs=result_kwargs),
     Case("edit_result_download", "GET", members(), kwargs=result_kwargs),
@@ -339,8 +351,12 @@ def world() -> World:
     for_outsider = make_invitation(team, users["owner"], email="OUTSIDER@Example.com")
     for_stranger = make_invitation(team, users["owner"], email="stranger@example.com")
     memberships = {m.user.username: m for m in team.memberships.select_related("user")}
+    batch = Batch.objects.create(team=team, created_by=users["editor"], prompt=SECRET)
+    for status, results in ((Status.SUCCEEDED, 1), (Status.FAILED, 0)):
+        one = make_edit(team, users["editor"], prompt=SECRET, status=status, results=results)
+        Edit.objects.filter(pk=one.pk).update(batch=batch)
     return World(
-        team, users, edit, owners_edit, invitation, for_outsider, for_stranger, memberships
+        team, users, edit, owners_edit, invitation, for_outsider, for_stranger, memberships, batch
     )
 
 
@@ -354,6 +370,7 @@ def snapshot() -> tuple:
         sorted(Profile.objects.values_list("user_id", "current_team_id")),
         get_user_model().objects.count(),
         sorted(Star.objects.values_list("edit_id", "user_id")),
+        sorted(Batch.objects.values_list("pk", flat=True)),
         sorted(Edit.objects.values_list("pk", "picked_result_id")),
     )
 

@@ -34,7 +34,7 @@ from .imaging import (
     check_mask_header,
     read_header,
 )
-from .models import Status
+from .models import Status, max_batch
 
 ACCEPT = "image/png,image/jpeg,image/webp"
 
@@ -81,6 +81,16 @@ class MultipleImageField(forms.FileField):
 
 
 CUSTOM_SIZE = "custom"
+# With several photos: one picture made from all of them, or one edit per photo (a batch).
+TOGETHER, EACH = "together", "each"
+APPLY_TO_CHOICES = [
+    (TOGETHER, "Combine them into one picture"),
+    (EACH, "Apply to each photo separately"),
+]
+APPLY_TO_EXAMPLES = {
+    TOGETHER: "For example: put these items together in a gift basket.",
+    EACH: "For example: put each product on a white background, one result per photo.",
+}
 SIDES_AS_NUMBERS = "Give the width and height as whole numbers of pixels, such as 2048 × 1152."
 BILLING_WORDS = {
     "per_image": "billed per result",
@@ -165,6 +175,13 @@ class EditForm(forms.Form):
         label="Photos",
         required=False,
         help_text="Optional. Add photos to edit them, or leave empty to create a new image.",
+    )
+    apply_to = forms.ChoiceField(
+        label="With several photos",
+        choices=APPLY_TO_CHOICES,
+        required=False,
+        initial=TOGETHER,
+        widget=forms.RadioSelect,
     )
     mask = forms.FileField(
         label="Mask (optional PNG: transparent where the first photo may change)",
@@ -393,7 +410,10 @@ class EditForm(forms.Form):
             fmt = {v: k for k, v in CONTENT_TYPES.items()}.get(base.content_type, "PNG")
             facts.insert(0, ImageFacts(fmt, base.content_type, base.width, base.height, False))
             names.insert(0, "the earlier result")
-        self._check_count(len(facts))
+        if self.applies_to_each:
+            self._check_batch_size(len(facts))
+        else:
+            self._check_count(len(facts))
         if caps.square_only:
             for name, fact in zip(names, facts, strict=True):
                 if fact.width != fact.height or fact.format != "PNG":
@@ -412,6 +432,28 @@ class EditForm(forms.Form):
                 )
         self.image_facts = facts
         return files
+
+    @property
+    def applies_to_each(self) -> bool:
+        """Apply to each photo separately: one edit per photo, grouped as a batch (with
+        one photo it is just an edit). Read from the posted data: the photos' checks
+        depend on it, and they run before the field itself is cleaned."""
+        return self.is_bound and self.data.get("apply_to") == EACH
+
+    @property
+    def apply_to_options(self) -> list[tuple[str, str, str, bool]]:
+        """The two choices with their one-line examples and which is checked."""
+        chosen = EACH if self.applies_to_each else TOGETHER
+        return [(v, label, APPLY_TO_EXAMPLES[v], v == chosen) for v, label in APPLY_TO_CHOICES]
+
+    def _check_batch_size(self, count: int) -> None:
+        limit = max_batch()
+        if count > limit:
+            raise ValidationError(
+                f"A batch takes at most {limit} photos; you added {count}: remove "
+                f"{count - limit}, or start a second batch with them.",
+                code="count",
+            )
 
     def _check_count(self, count: int) -> None:
         caps = self.capabilities
@@ -466,13 +508,18 @@ class EditForm(forms.Form):
         self._clean_size(cleaned)
         mask = cleaned.get("mask")
         if mask and self.image_facts:
-            first = self.image_facts[0]
-            if (self.mask_facts.width, self.mask_facts.height) != (first.width, first.height):
-                self.add_error(
-                    "mask",
-                    f"The mask is {self.mask_facts.width}×{self.mask_facts.height} pixels; it "
-                    f"must be the same size as the first photo ({first.width}×{first.height}).",
-                )
+            # Applied to each photo, the mask must fit every one of them.
+            photos = self.image_facts if self.applies_to_each else self.image_facts[:1]
+            mask_size = (self.mask_facts.width, self.mask_facts.height)
+            for fact in photos:
+                if mask_size != (fact.width, fact.height):
+                    which = "every photo" if self.applies_to_each else "the first photo"
+                    self.add_error(
+                        "mask",
+                        f"The mask is {mask_size[0]}×{mask_size[1]} pixels; it must be the "
+                        f"same size as {which} ({fact.width}×{fact.height}).",
+                    )
+                    break
         if not self.errors:
             self._validate_for_upstream(cleaned)
         if not self.errors:
@@ -541,7 +588,14 @@ class EditForm(forms.Form):
                 ImageInput(PurePosixPath(f.name).name, fact.content_type, f)
                 for f, fact in zip(uploads, self.image_facts, strict=True)
             ]
-            self._validate_request(cleaned, images)
+            if not self.applies_to_each:
+                self._validate_request(cleaned, images)
+                return
+            # Each photo is an edit of its own: the requests differ by their photo alone.
+            for image in images:
+                self._validate_request(cleaned, [image])
+                if self.errors:
+                    return
 
     def _validate_request(self, cleaned, images) -> None:
         mask = cleaned.get("mask")

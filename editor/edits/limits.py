@@ -61,22 +61,27 @@ class LimitReached(Exception):
         self.refusal = refusal
 
 
-def refusal_for_new_edit(team: Team, user, now: datetime | None = None) -> Refusal | None:
-    """None when `user` may start an edit in `team` now (a retry counts as one)."""
+def refusal_for_new_edit(
+    team: Team, user, now: datetime | None = None, count: int = 1
+) -> Refusal | None:
+    """None when `user` may start `count` edits in `team` now (a retry counts as one; a
+    batch as its edits, refused whole, saying how many would fit)."""
     now = now or timezone.now()
-    return budget_refusal(team, now) or rate_refusal(user, now)
+    return budget_refusal(team, now) or rate_refusal(user, now, count)
 
 
-def admit(team: Team, user, kind: str, edit) -> None:
-    """Check both limits and count one start (or retry) of `edit`, as one step: call it
-    inside the transaction that stores the edit. Raises LimitReached."""
+def admit(team: Team, user, kind: str, *edits) -> None:
+    """Check both limits and count the starts (or retries) of `edits`, as one step: call
+    it inside the transaction that stores them. Raises LimitReached, for all or none."""
     # Always in this order (person, then team), so two admits never wait on each other.
     list(get_user_model().objects.select_for_update().filter(pk=user.pk).values("pk"))
     list(Team.objects.select_for_update().filter(pk=team.pk).values("pk"))
-    refusal = refusal_for_new_edit(team, user)
+    refusal = refusal_for_new_edit(team, user, count=len(edits))
     if refusal:
         raise LimitReached(refusal)
-    LedgerEntry.objects.create(team=team, user=user, edit=edit, kind=kind)
+    LedgerEntry.objects.bulk_create(
+        LedgerEntry(team=team, user=user, edit=edit, kind=kind) for edit in edits
+    )
 
 
 # --- Monthly budget ---------------------------------------------------------------------
@@ -128,9 +133,10 @@ def parse_rate(text: str) -> tuple[int, timedelta] | None:
     return (count, period) if count > 0 else None
 
 
-def rate_refusal(user, now: datetime) -> Refusal | None:
+def rate_refusal(user, now: datetime, starting: int = 1) -> Refusal | None:
     """Refused once the person has started (or retried) the allowed number of edits
-    within the window, in any team; they may go on when the oldest of those leaves it."""
+    within the window, in any team; they may go on when the oldest of those leaves it.
+    `starting` edits at once (a batch) are refused whole when not all of them fit."""
     rate = parse_rate(settings.RETOUCH_RATE_LIMIT)
     if rate is None:
         return None
@@ -140,8 +146,10 @@ def rate_refusal(user, now: datetime) -> Refusal | None:
         .order_by("-created_at")
         .values_list("created_at", flat=True)[:count]
     )
-    if len(recent) < count:
+    if len(recent) + starting <= count:
         return None
+    if starting > 1 and len(recent) < count:
+        return _batch_refusal(count, window, count - len(recent), starting)
     retry_at = recent[-1] + window
     edits = "edit" if count == 1 else "edits"
     return Refusal(
@@ -149,6 +157,18 @@ def rate_refusal(user, now: datetime) -> Refusal | None:
         f"Retouch allows. You can start another {_when(retry_at, now)}.",
         status=429,
         retry_at=retry_at,
+    )
+
+
+def _batch_refusal(count: int, window: timedelta, fits: int, starting: int) -> Refusal:
+    """Some of a batch would fit in the rate limit, not all: refused whole, saying how many
+    would. No Retry-After: a smaller batch goes through now."""
+    edits = "edit" if fits == 1 else "edits"
+    return Refusal(
+        f"This batch would start {starting} edits, but Retouch allows {count} per "
+        f"{_window_words(window)} and you can start only {fits} more {edits} now. Choose "
+        f"{fits} photo{'s' if fits != 1 else ''} or fewer, or try again later.",
+        status=429,
     )
 
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import transaction
 
@@ -14,7 +15,7 @@ from editor.upstream import EditResult, ImagesClient
 
 from . import limits
 from .imaging import result_size
-from .models import Edit, LedgerEntry, ResultImage, SourceImage, Status
+from .models import Batch, Edit, LedgerEntry, ResultImage, SourceImage, Status
 from .queueing import queue_attempt
 
 log = logging.getLogger(__name__)
@@ -200,3 +201,120 @@ def _remove_deleted_files(stored: list) -> None:
             storage.delete(name)
         except Exception:  # a file left behind is harmless; failing the request is not
             log.exception("Could not remove %s of a deleted edit", name)
+
+
+# --- Batches: one prompt applied to each of several photos ------------------------------
+
+
+def create_batch(
+    *,
+    membership,
+    model: str,
+    prompt: str,
+    params: dict,
+    images: list,
+    facts,
+    mask=None,
+    parent: Edit | None = None,
+) -> Batch:
+    """Store one edit per photo, grouped as a batch, and queue them all; LimitReached (and
+    nothing stored) when the limits do not allow all of them now: a batch is its edits.
+
+    As for one edit: each photo is written to storage in turn (an upload spooled to a
+    temporary file is moved, not read into memory), then every row in one short
+    transaction that also checks and counts the starts; if anything fails, every file
+    written for the batch is removed again. With `parent` ("Edit this result"), the
+    first photo is that result and its edit is the parent of the first edit only.
+    """
+    written: list[str] = []
+    try:
+        team, user = membership.team, membership.user
+        edits, sources = [], []
+        for index, (upload, fact) in enumerate(zip(images, facts, strict=True)):
+            sources.append(_write_source(0, upload, fact, written))
+            edit = Edit(
+                team=team,
+                created_by=user,
+                model=model,
+                prompt=prompt,
+                params=params,
+                parent=parent if index == 0 else None,
+            )
+            if mask:
+                # A copy each: deleting one edit of the batch removes its own mask only.
+                edit.mask.save("mask.png", File(mask.file, name="mask.png"), save=False)
+                written.append(edit.mask.name)
+            edits.append(edit)
+        with transaction.atomic():
+            batch = Batch.objects.create(team=team, created_by=user, prompt=prompt)
+            for edit in edits:
+                edit.batch = batch
+                edit.save()
+            limits.admit(team, user, LedgerEntry.Kind.STARTED, *edits)
+            for edit, source in zip(edits, sources, strict=True):
+                source.edit = edit
+            SourceImage.objects.bulk_create(sources)
+            summary = f"{prompt} (a batch of {len(edits)} photos)"
+            Activity.objects.record(team, user, Activity.Verb.EDIT_CREATED, summary)
+            for edit in edits:
+                enqueue_edit(edit)
+    except Exception:
+        _remove(written)
+        raise
+    return batch
+
+
+def _write_source(position: int, upload, fact, written: list[str]) -> SourceImage:
+    source = SourceImage(
+        position=position,
+        original_name=upload.name[:255],
+        content_type=fact.content_type,
+        width=fact.width,
+        height=fact.height,
+        size_bytes=upload.size,
+    )
+    source.file.save(f"{position}.{source.extension}", upload, save=False)
+    written.append(source.file.name)
+    return source
+
+
+def retry_batch(batch: Batch, *, by) -> int:
+    """Retry every failed edit of the batch at once, counted like as many starts and
+    refused whole (LimitReached) when the limits do not allow them all. Returns how
+    many were queued again."""
+    with transaction.atomic():
+        failed = list(batch.edits.filter(status=Status.FAILED).select_for_update())
+        requeued = [edit for edit in failed if edit.requeue()]
+        if requeued:
+            limits.admit(batch.team, by, LedgerEntry.Kind.RETRIED, *requeued)
+        for edit in requeued:
+            enqueue_edit(edit)
+    return len(requeued)
+
+
+def delete_batch(batch: Batch, *, by) -> int:
+    """Delete a batch with all its edits and their files (after the commit); refused
+    whole (EditInProgress) while any of its edits is being made. Returns how many edits
+    went."""
+    with transaction.atomic():
+        edits = list(
+            Edit.objects.select_for_update()
+            .filter(batch=batch)
+            .prefetch_related("sources", "results")
+        )
+        if any(edit.status == Status.RUNNING for edit in edits):
+            raise EditInProgress
+        files = []
+        for edit in edits:
+            files += [source.file for source in edit.sources.all()]
+            if edit.mask:
+                files.append(edit.mask)
+            for result in edit.results.all():
+                files += [result.file, *([result.thumbnail] if result.thumbnail else [])]
+        stored = [(f.storage, f.name) for f in files]
+        Edit.objects.filter(pk__in=[edit.pk for edit in edits]).delete()
+        batch.delete()
+        summary = f"{batch.prompt} (a batch of {len(edits)} photos)"
+        Activity.objects.record(batch.team, by, Activity.Verb.EDIT_DELETED, summary)
+        transaction.on_commit(lambda: _remove_deleted_files(stored))
+    return len(edits)

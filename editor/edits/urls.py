@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import usage, views, webhooks
+from . import batches, usage, views, webhooks
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -8,6 +8,10 @@ urlpatterns = [
     path("edits/options/", views.model_options, name="edit_options"),
     path("edits/updates/", views.gallery_updates, name="gallery_updates"),
     path("usage/", usage.team_usage, name="usage"),
+    path("batches/<int:pk>/", batches.detail, name="batch_detail"),
+    path("batches/<int:pk>/retry/", batches.retry, name="batch_retry"),
+    path("batches/<int:pk>/download/", batches.download, name="batch_download"),
+    path("batches/<int:pk>/delete/", batches.delete, name="batch_delete"),
     path("edits/download/", views.download_selected, name="edits_download_selected"),
     path("edits/<int:pk>/", views.detail, name="edit_detail"),
     path("edits/<int:pk>/retry/", views.retry, name="edit_retry"),

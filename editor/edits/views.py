@@ -15,11 +15,11 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from editor.teams.permissions import Action, can_change_edit, get_edit_for_user, membership_for
 from editor.teams.views import needs_first_admin
 
-from . import limits
+from . import batches, limits
 from .bulk import bulk_zip, result_entry
 from .forms import EditForm, GalleryFilterForm
 from .models import Edit, Star, Status
-from .services import EditInProgress, create_edit, delete_edit, retry_edit
+from .services import EditInProgress, create_batch, create_edit, delete_edit, retry_edit
 from .zipstream import stream_zip
 
 PAGE_SIZE = 24
@@ -28,13 +28,11 @@ MAX_POLLED = 100
 
 def _gallery_context(request: HttpRequest, membership) -> dict:
     filters = GalleryFilterForm(request.GET, team=membership.team, user=request.user)
-    edits = (
-        Edit.objects.for_team(membership.team)
-        .matching(**filters.criteria())
-        .for_gallery()
-        .with_star_for(request.user)
-    )
+    edits = Edit.objects.for_team(membership.team).matching(**filters.criteria())
+    # A batch is one card: the first of its edits that match stands for it.
+    edits = batches.one_card_per_batch(edits).for_gallery().with_star_for(request.user)
     page = Paginator(edits, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = batches.with_batches(list(page.object_list))
     return {"page": page, "filters": filters}
 
 
@@ -107,7 +105,9 @@ def create(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Viewers can look and download, but not start edits.")
     # The limits first: someone over one costs no image checks at all. The form is shown
     # again with the words typed (no file is opened); nothing is stored or sent.
-    refusal = limits.refusal_for_new_edit(membership.team, request.user)
+    refusal = limits.refusal_for_new_edit(
+        membership.team, request.user, count=batches.starts_asked(request)
+    )
     if refusal:
         return _refused(request, membership, EditForm(request.POST), refusal)
     base = _base_result(request, membership, request.POST)
@@ -117,8 +117,10 @@ def create(request: HttpRequest) -> HttpResponse:
             return _form_again(request, form)
         context = _gallery_context(request, membership) | {"form": form}
         return render(request, "edits/home.html", context, status=400)
+    # "Apply to each photo separately" with several photos: one edit each, as a batch.
+    each = form.applies_to_each and len(form.image_facts) > 1
     try:  # checked again and counted with the edit's rows, against concurrent starts
-        edit = create_edit(
+        edit = (create_batch if each else create_edit)(
             membership=membership,
             model=form.cleaned_data["model"],
             prompt=form.cleaned_data["prompt"],
@@ -132,6 +134,8 @@ def create(request: HttpRequest) -> HttpResponse:
         return _refused(request, membership, form, reached.refusal)
     if not request.htmx:
         return redirect("home")
+    if each:
+        return batches.created(request, edit)
     # Nobody has starred an edit that did not exist a moment ago, and it has no results yet.
     edit.is_starred, edit.first_result = False, None
     return render(request, "edits/created.html", {"edit": edit, "form": EditForm()})
@@ -177,10 +181,16 @@ def gallery_updates(request: HttpRequest) -> HttpResponse:
     )
     changed = [e for e in edits if e.poll_token != known.get(e.pk)]
     finished = [e for e in changed if e.is_final]
+    changed_batches = batches.changed_batches(request, membership)
     return render(
         request,
         "edits/updates.html",
-        {"changed": changed, "finished": finished},
+        {
+            "changed": changed,
+            "finished": finished,
+            "changed_batches": changed_batches,
+            "finished_batches": [b for b in changed_batches if not b.is_pending],
+        },
     )
 
 

@@ -3,9 +3,9 @@
 Views never compare roles themselves. They get the current membership through
 `membership_for()` and ask `membership.can(Action.X)`, or reach an object through its
 one helper (`get_team_for_user`, `get_membership_for_user`, `get_invitation_for_user`,
-`get_edit_for_user`), all of which go through `_member_of`. Objects of a team the user
-is not in are 404, never 403, so their existence is not revealed; a member whose role
-does not allow the action gets 403.
+`get_edit_for_user`, `get_batch_for_user`), all of which go through `_member_of`.
+Objects of a team the user is not in are 404, never 403, so their existence is not
+revealed; a member whose role does not allow the action gets 403.
 
 Edits are named by their app label ("edits.Edit"), as a ForeignKey to another app
 would be, so that this app imports nothing of the edits app: edits depend on teams,
@@ -22,7 +22,7 @@ from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
 if TYPE_CHECKING:
-    from editor.edits.models import Edit
+    from editor.edits.models import Batch, Edit
 
 from .models import Invitation, Membership, Profile, Team
 from .roles import Action
@@ -126,6 +126,21 @@ def get_edit_for_user(
     ):
         raise PermissionDenied("Your role in this team does not allow that.")
     return edit, membership
+
+
+def get_batch_for_user(
+    request: HttpRequest, pk: int, action: Action = Action.VIEW
+) -> tuple[Batch, Membership]:
+    """A batch of one of the user's teams, and their membership there; changing it (retry,
+    delete) follows the edits' rule: editors their own batches, owners any."""
+    batches = apps.get_model("edits", "Batch").objects
+    batch = get_object_or_404(batches.select_related("created_by", "team"), pk=pk)
+    membership = _member_of(request, batch.team_id, action)
+    if action in (Action.CHANGE_OWN_EDIT, Action.CHANGE_ANY_EDIT) and not can_change_edit(
+        membership, batch
+    ):
+        raise PermissionDenied("Your role in this team does not allow that.")
+    return batch, membership
 
 
 def get_invitation_by_token(token: str) -> Invitation:
