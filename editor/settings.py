@@ -284,7 +284,10 @@ RETOUCH_WORKER_THREADS = envint("RETOUCH_WORKER_THREADS", 10)
 
 # Spending. Edits each person may start per window, across all their teams: "N/second",
 # "N/minute", "N/hour" or "N/day"; "0" or empty turns the limit off (editor/edits/limits.py).
-RETOUCH_RATE_LIMIT = env("RETOUCH_RATE_LIMIT", "30/hour")
+# The default leaves room for a full batch (RETOUCH_MAX_BATCH photos) and a few more.
+RETOUCH_RATE_LIMIT = env("RETOUCH_RATE_LIMIT", "100/hour")
+# Photos in one "apply to each photo" batch (each becomes an edit of its own).
+RETOUCH_MAX_BATCH = envint("RETOUCH_MAX_BATCH", 50)
 # Prices for the cost estimates, JSON in the shape of costs.DEFAULT_PRICES; the models
 # named here replace the built-in entries, the others keep them.
 RETOUCH_PRICES = json.loads(env("RETOUCH_PRICES") or "{}")

@@ -1,11 +1,9 @@
 from contextlib import ExitStack
-from datetime import date, datetime, time, timedelta
 from pathlib import PurePosixPath
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from editor.upstream import (
     MODELS,
@@ -13,19 +11,19 @@ from editor.upstream import (
     GenerateRequest,
     ImageInput,
     InvalidEditRequest,
-    ModelCapabilities,
     check_offered,
-    check_size,
     default_model,
     offered_models,
-    service_for,
-    size_preset_groups,
     validate,
     validate_generation,
 )
 from editor.upstream.capabilities import cannot_generate
-from editor.upstream.sizes import MAX_SIDE, STEP, format_size, parse_size, resolution_of
 
+from .form_options import (
+    ModelOptions,
+    model_choice_label,
+    service_and_models,
+)
 from .imaging import (
     CONTENT_TYPES,
     ImageFacts,
@@ -34,36 +32,9 @@ from .imaging import (
     check_mask_header,
     read_header,
 )
-from .models import Status, max_batch
+from .models import max_batch
 
 ACCEPT = "image/png,image/jpeg,image/webp"
-
-OPTION_LABELS = {
-    "size": "Size",
-    "quality": "Quality",
-    "n": "Number of results",
-    "background": "Background",
-    "output_format": "File format",
-    "output_compression": "Compression (0–100, JPEG and WebP)",
-    "input_fidelity": "Keep details of the input",
-}
-CHOICE_LABELS = {
-    "auto": "Automatic",
-    "low": "Low (fast)",
-    "medium": "Medium",
-    "high": "High",
-    "standard": "Standard",
-    "transparent": "Transparent",
-    "opaque": "Opaque",
-    "png": "PNG",
-    "jpeg": "JPEG",
-    "webp": "WebP",
-}
-
-
-def _choices(values, blank: str | None = None) -> list[tuple[str, str]]:
-    choices = [("", blank)] if blank else []
-    return choices + [(v, CHOICE_LABELS.get(v, v.replace("x", " × "))) for v in values]
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -80,7 +51,6 @@ class MultipleImageField(forms.FileField):
         return [super(MultipleImageField, self).clean(f, initial) for f in files]
 
 
-CUSTOM_SIZE = "custom"
 # With several photos: one picture made from all of them, or one edit per photo (a batch).
 TOGETHER, EACH = "together", "each"
 APPLY_TO_CHOICES = [
@@ -91,63 +61,9 @@ APPLY_TO_EXAMPLES = {
     TOGETHER: "For example: put these items together in a gift basket.",
     EACH: "For example: put each product on a white background, one result per photo.",
 }
-SIDES_AS_NUMBERS = "Give the width and height as whole numbers of pixels, such as 2048 × 1152."
-BILLING_WORDS = {
-    "per_image": "billed per result",
-    "per_token": "billed by the tokens it uses",
-    "per_request": "billed per edit",
-}
 
 
-def service_and_models() -> tuple[str, tuple[str, ...]]:
-    """The service Retouch talks to and the names ``RETOUCH_MODELS`` narrows the offer to.
-
-    Read on every form, not once at import: a deployment's settings decide, and tests
-    change them."""
-    service = service_for(settings.OPENAI_BASE_URL, getattr(settings, "RETOUCH_SERVICE", "auto"))
-    return service, tuple(getattr(settings, "RETOUCH_MODELS", ()) or ())
-
-
-def model_choice_label(model: ModelCapabilities) -> str:
-    """What a person reads in the picker: ``GPT Image 2 — Best quality``."""
-    return f"{model.label} — {model.tagline}" if model.tagline else model.label
-
-
-def _size_choices(caps: ModelCapabilities) -> list:
-    """The size picker: ``auto`` where the model takes it, the presets (grouped by
-    resolution for the grid models), and "Custom size…" for the grid."""
-    choices: list = [("auto", "Automatic (the model decides)")] if "auto" in caps.sizes else []
-    groups = size_preset_groups(caps)
-    if caps.size_on_grid:
-        choices += [(res, [(p.value, p.label) for p in items]) for res, items in groups.items()]
-        choices.append((CUSTOM_SIZE, "Custom size…"))
-    else:
-        choices += [(p.value, p.label) for items in groups.values() for p in items]
-    return choices
-
-
-def _side_field(label: str) -> forms.IntegerField:
-    # The browser's own checks are off (novalidate): min/max/step only make the arrows
-    # and the number keyboard useful. The grid's rules are checked with check_size.
-    return forms.IntegerField(
-        label=label,
-        required=False,
-        error_messages={
-            "invalid": f"Give the {label.lower()} as a whole number of pixels, such as 2048.",
-        },
-        widget=forms.NumberInput(
-            attrs={
-                "min": STEP,
-                "max": MAX_SIDE,
-                "step": STEP,
-                "inputmode": "numeric",
-                "aria-describedby": "size-check",
-            }
-        ),
-    )
-
-
-class EditForm(forms.Form):
+class EditForm(ModelOptions, forms.Form):
     """Everything a person chooses for one edit, checked in plain words before
     anything is stored or sent upstream.
 
@@ -216,150 +132,11 @@ class EditForm(forms.Form):
         self._initial_custom_size()
         self.image_facts: list[ImageFacts] = []
 
-    def _add_option_fields(self) -> None:
-        caps = self.capabilities
-        plural = "" if caps.max_n == 1 else "s"
-        fields = {
-            # Not a ChoiceField: the grid takes sizes beyond its presets, and check_size
-            # explains a wrong one better than "Select a valid choice".
-            "size": lambda: forms.CharField(
-                widget=forms.Select(
-                    choices=_size_choices(caps), attrs={"aria-describedby": "size-check"}
-                ),
-                initial=caps.default_size,
-            ),
-            "quality": lambda: forms.ChoiceField(
-                choices=_choices(caps.qualities),
-                initial="auto" if "auto" in caps.qualities else caps.qualities[0],
-            ),
-            "n": lambda: forms.IntegerField(
-                min_value=1,
-                max_value=caps.max_n,
-                initial=1,
-                error_messages={
-                    "max_value": f"{caps.label} makes at most {caps.max_n} result{plural} "
-                    f"per edit; ask for {caps.max_n} or fewer.",
-                    "min_value": "Ask for at least 1 result.",
-                    "invalid": "Give the number of results as a whole number, such as 2.",
-                },
-            ),
-            "background": lambda: forms.ChoiceField(
-                choices=_choices(caps.backgrounds), initial="auto"
-            ),
-            "output_format": lambda: forms.ChoiceField(
-                choices=_choices(caps.output_formats), initial=caps.output_formats[0]
-            ),
-            "output_compression": lambda: forms.IntegerField(
-                min_value=0, max_value=100, required=False
-            ),
-            "input_fidelity": lambda: forms.ChoiceField(
-                choices=_choices(caps.input_fidelities, blank="Default"), required=False
-            ),
-        }
-        for name in caps.options:
-            if name in fields:
-                field = fields[name]()
-                field.label = OPTION_LABELS[name]
-                # A missing option means "the default", not an error: the form may be
-                # posted by a script, or before the options partial was swapped in.
-                field.required = False
-                self.fields[name] = field
-        if "size" in self.fields and caps.size_on_grid:
-            self.fields["size_width"] = _side_field("Width")
-            self.fields["size_height"] = _side_field("Height")
-
-    def _initial_custom_size(self) -> None:
-        """An earlier edit's size that is on the grid but not a preset (``?reuse=``)
-        comes back as "Custom size…" with its width and height filled in."""
-        if self.is_bound or not self.has_custom_size:
-            return
-        parsed = parse_size(self.initial.get("size"))
-        if parsed and self.initial["size"] not in self.capabilities.sizes:
-            self.initial["size"] = CUSTOM_SIZE
-            self.initial.setdefault("size_width", parsed[0])
-            self.initial.setdefault("size_height", parsed[1])
-
-    @property
-    def has_custom_size(self) -> bool:
-        return "size_width" in self.fields
-
-    @property
-    def option_names(self) -> list[str]:
-        return [name for name in self.capabilities.options if name in self.fields]
-
-    @property
-    def option_fields(self) -> list:
-        # The size first: it spans the grid, and is what most people change.
-        names = sorted(self.option_names, key=lambda name: name != "size")
-        return [self[name] for name in names]
-
-    @property
-    def offer_key(self) -> str:
-        """What the model picker depends on, for the cache of the drawn form."""
-        return f"{self.service}:{','.join(name for name, _ in self.model_choices)}"
-
-    @property
-    def model_facts(self) -> str:
-        """The chosen model in a few words: ``up to 16 photos · no mask · …``."""
-        caps = self.capabilities
-        facts = ["one photo" if caps.max_images == 1 else f"up to {caps.max_images} photos"]
-        facts.append("takes a mask" if caps.takes_mask else "no mask")
-        facts.append("one result" if caps.max_n == 1 else f"up to {caps.max_n} results")
-        if caps.size_on_grid:
-            facts.append("sizes up to 4K")
-        elif caps.size_rule == "none":
-            facts.append("the model picks the size")
-        if caps.billing in BILLING_WORDS:
-            facts.append(BILLING_WORDS[caps.billing])
-        return " · ".join(facts)
-
-    @property
-    def mask_alternative(self) -> ModelCapabilities | None:
-        """The model to suggest to someone who wants a mask: the chosen one's
-        ``:official`` twin where offered, else the first offered model that takes one."""
-        masked = [m for m in self.offered if m.takes_mask]
-        twin = f"{self.capabilities.name}:official"
-        return next((m for m in masked if m.name == twin), masked[0] if masked else None)
-
-    @property
-    def size_advice(self) -> str:
-        """While a custom size is typed (the live check of an unsubmitted form): why it
-        will not work and the nearest that will, or that it works."""
-        return self._size_verdict()[0]
-
-    @property
-    def size_fits(self) -> bool:
-        return self._size_verdict()[1]
-
-    def _size_verdict(self) -> tuple[str, bool]:
-        if self.is_bound or not self.has_custom_size:
-            return "", False
-        if self.initial.get("size") != CUSTOM_SIZE:
-            return "", False
-        width = str(self.initial.get("size_width") or "").strip()
-        height = str(self.initial.get("size_height") or "").strip()
-        if not (width and height):
-            return "", False
-        if not (width.isdigit() and height.isdigit()):
-            return SIDES_AS_NUMBERS, False
-        w, h = int(width), int(height)
-        problem = check_size(self.capabilities, format_size(w, h))
-        if problem:
-            return problem, False
-        return f"{w} × {h} works ({resolution_of(w, h)}).", True
-
     @property
     def is_blank(self) -> bool:
         """Nothing submitted, carried over or started from: the form every new edit
         starts with, the same for everyone, so its HTML can be drawn once and reused."""
         return not self.is_bound and not self.initial and self.base_result is None
-
-    @property
-    def shows_default_options(self) -> bool:
-        """The options as every fresh form of this model shows them (nothing submitted or
-        carried over from an earlier edit), so their HTML can be drawn once and reused."""
-        names = [*self.option_names, "size_width", "size_height"]
-        return not self.is_bound and not any(name in self.initial for name in names)
 
     @property
     def is_generation(self) -> bool:
@@ -526,37 +303,6 @@ class EditForm(forms.Form):
             self._check_data(cleaned)
         return cleaned
 
-    def _clean_size(self, cleaned) -> None:
-        """The size as the API wants it: a preset, ``auto``, or the custom width and
-        height combined (posted with ``size=custom``, or alone by a script), checked
-        against the model's sizes with a suggestion of the nearest that works."""
-        if "size" not in self.fields or "size" in self.errors:
-            return
-        value = cleaned.get("size") or ""
-        if self.has_custom_size:
-            if "size_width" in self.errors or "size_height" in self.errors:
-                return
-            width, height = cleaned.get("size_width"), cleaned.get("size_height")
-            if value == CUSTOM_SIZE or (not value and (width or height)):
-                if width is None or height is None:
-                    self.add_error(
-                        "size",
-                        "Give both a width and a height for a custom size, or choose one "
-                        "of the sizes listed.",
-                    )
-                    return
-                if width < 1 or height < 1:
-                    self.add_error("size", SIDES_AS_NUMBERS)
-                    return
-                value = format_size(width, height)
-        if value == CUSTOM_SIZE:
-            value = ""  # a fixed-list model has no custom size: its default
-        problem = check_size(self.capabilities, value)
-        if problem:
-            self.add_error("size", problem)
-            return
-        cleaned["size"] = value
-
     def _check_data(self, cleaned) -> None:
         """The photos' data and the mask's pixels, read only once nothing cheaper refused
         the form: each read waits for one of the process's few decode slots."""
@@ -615,88 +361,3 @@ class EditForm(forms.Form):
             for field, messages in exc.errors.items():
                 for message in messages:
                     self.add_error(field if field in self.fields else None, message)
-
-    def params(self) -> dict:
-        """The optional parameters the person set, as the API names them."""
-        params = {}
-        for name in self.option_names:
-            value = self.cleaned_data.get(name)
-            if value in (None, ""):
-                value = self.fields[name].initial
-            if value not in (None, ""):
-                params[name] = value
-        if params.get("output_format") == "png":
-            params.pop("output_compression", None)
-        if self.is_generation:
-            params.pop("input_fidelity", None)  # about matching photos; there are none
-        return params
-
-
-class GalleryFilterForm(forms.Form):
-    """The gallery's filters, read from the URL so that a filtered gallery can be
-    bookmarked and shared. Anything invalid is ignored (and explained), never an error
-    page."""
-
-    q = forms.CharField(
-        label="Prompt contains",
-        required=False,
-        max_length=200,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "e.g. sky"}),
-    )
-    member = forms.ChoiceField(label="Made by", required=False)
-    status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "Any status"), *Status.choices]
-    )
-    model = forms.ChoiceField(label="Model", required=False)
-    since = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    until = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    starred = forms.BooleanField(label="Starred by me", required=False)
-
-    def __init__(self, data, *, team, user=None):
-        super().__init__(data, label_suffix="", auto_id="filter-%s")
-        self.user = user
-        members = team.memberships.select_related("user").order_by("user__username")
-        usernames = [m.user.get_username() for m in members]
-        self.fields["member"].choices = [("", "Anyone"), *[(u, u) for u in usernames]]
-        self.fields["model"].choices = [("", "Any model")] + [
-            (m.name, m.label) for m in MODELS.values()
-        ]
-
-    def clean(self):
-        cleaned = super().clean()
-        since, until = cleaned.get("since"), cleaned.get("until")
-        if since and until and since > until:
-            self.add_error("until", "The end date is before the start date.")
-        return cleaned
-
-    def criteria(self) -> dict:
-        """Keyword arguments for `EditQuerySet.matching()`, from the valid fields only."""
-        if not self.is_bound:
-            return {}
-        self.is_valid()
-        data = self.cleaned_data
-        criteria = {
-            "text": data.get("q", ""),
-            "member": data.get("member", ""),
-            "status": data.get("status", ""),
-            "model": data.get("model", ""),
-            "starred_by": self.user if data.get("starred") and self.user else None,
-        }
-        # Whole days in the site's time zone: "to" includes the day it names.
-        if data.get("since"):
-            criteria["created_from"] = _start_of(data["since"])
-        if data.get("until") and "until" not in self.errors:
-            criteria["created_before"] = _start_of(data["until"] + timedelta(days=1))
-        return criteria
-
-    @property
-    def is_active(self) -> bool:
-        return any(self.criteria().values())
-
-
-def _start_of(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))

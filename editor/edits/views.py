@@ -17,7 +17,8 @@ from editor.teams.views import needs_first_admin
 
 from . import batches, limits
 from .bulk import bulk_zip, result_entry
-from .forms import EditForm, GalleryFilterForm
+from .filters import GalleryFilterForm
+from .forms import EditForm
 from .models import Edit, Star, Status
 from .services import EditInProgress, create_batch, create_edit, delete_edit, retry_edit
 from .zipstream import stream_zip

@@ -18,7 +18,7 @@ DEFAULT_MAX_BATCH = 50
 
 def max_batch() -> int:
     """How many photos one batch may have (``RETOUCH_MAX_BATCH``)."""
-    return int(getattr(settings, "RETOUCH_MAX_BATCH", DEFAULT_MAX_BATCH))
+    return int(settings.RETOUCH_MAX_BATCH or DEFAULT_MAX_BATCH)
 
 
 class BatchQuerySet(models.QuerySet):

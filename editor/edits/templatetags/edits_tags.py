@@ -1,6 +1,6 @@
 from django import template
 
-from editor.edits.forms import CHOICE_LABELS, OPTION_LABELS
+from editor.edits.form_options import CHOICE_LABELS, OPTION_LABELS
 from editor.upstream import MODELS
 
 register = template.Library()
