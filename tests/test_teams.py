@@ -22,7 +22,10 @@ def test_every_new_user_gets_a_personal_team_they_own():
     ("role", "allowed"),
     [
         (Role.VIEWER, {Action.VIEW}),
-        (Role.EDITOR, {Action.VIEW, Action.CREATE_EDIT, Action.CHANGE_OWN_EDIT}),
+        (
+            Role.EDITOR,
+            {Action.VIEW, Action.CREATE_EDIT, Action.CHANGE_OWN_EDIT, Action.PICK_RESULT},
+        ),
         (Role.OWNER, set(Action)),
     ],
 )

@@ -14,7 +14,7 @@ PROMPT = "Put the teapot on a wooden shelf"
 def test_ask_for_two_results_pick_one_by_keyboard_and_the_card_shows_it(
     stack, browser, browser_simulator, tmp_path, artifacts
 ):
-    stack.create_user("vera")
+    stack.create_user("valerie")
     browser_simulator.reset()
     photo = tmp_path / "teapot.png"
     Image.new("RGB", (400, 300), (180, 120, 60)).save(photo, "PNG")
@@ -22,7 +22,7 @@ def test_ask_for_two_results_pick_one_by_keyboard_and_the_card_shows_it(
     errors: list[str] = []  # a policy violation or a script error shows up here
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    sign_in(page, stack, "vera")
+    sign_in(page, stack, "valerie")
 
     form = page.locator("#edit-form")
     page.get_by_label("Photos", exact=True).set_input_files([str(photo)])
@@ -58,7 +58,7 @@ def test_ask_for_two_results_pick_one_by_keyboard_and_the_card_shows_it(
     second = page.get_by_role("button", name="Use this one (result 2)")
     second.focus()
     page.keyboard.press("Space")
-    page.get_by_text("Picked by vera").wait_for()
+    page.get_by_text("Picked by valerie").wait_for()
     second = page.get_by_role("button", name="Use this one (result 2)")
     assert second.get_attribute("aria-pressed") == "true"
     first = page.get_by_role("button", name="Use this one (result 1)")
@@ -71,7 +71,7 @@ def test_ask_for_two_results_pick_one_by_keyboard_and_the_card_shows_it(
     # The whole team sees the pick: the card now shows just that result.
     page.get_by_role("link", name="← Team gallery").click()
     card = page.locator(".edit-card", has_text=PROMPT)
-    card.get_by_text("Picked 2 of 2 · vera").wait_for()
+    card.get_by_text("Picked 2 of 2 · valerie").wait_for()
     assert card.locator(".variant-thumbs").count() == 0
     assert card.locator(".thumb img").get_attribute("src").endswith("/results/1/thumbnail/")
     card.screenshot(path=str(artifacts / "variants-card-picked.png"))
