@@ -280,7 +280,8 @@ RETOUCH_RESULT_HOSTS = envlist(
 # Largest callback body accepted (413 beyond); it is streamed to storage, not memory.
 RETOUCH_CALLBACK_MAX_MB = envint("RETOUCH_CALLBACK_MAX_MB", 64)
 # Threads per `manage.py worker` process: each runs one task at a time.
-RETOUCH_WORKER_THREADS = envint("RETOUCH_WORKER_THREADS", 10)
+# 25: the default 2 processes then run a full batch (RETOUCH_MAX_BATCH) at once in sync mode.
+RETOUCH_WORKER_THREADS = envint("RETOUCH_WORKER_THREADS", 25)
 
 # Spending. Edits each person may start per window, across all their teams: "N/second",
 # "N/minute", "N/hour" or "N/day"; "0" or empty turns the limit off (editor/edits/limits.py).
