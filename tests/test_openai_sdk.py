@@ -33,6 +33,53 @@ def decode(b64: str | None) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(b64)))
 
 
+def assert_one_image_as_asked(result, size: str, quality: str, output_format: str) -> None:
+    """A one-image response echoes the size, quality and format asked for; its usage adds up."""
+    [item] = result.data
+    image = decode(item.b64_json)
+    assert (image.format, f"{image.width}x{image.height}") == (output_format.upper(), size)
+    assert (result.size, result.quality, result.output_format) == (size, quality, output_format)
+    assert result.usage.total_tokens == result.usage.input_tokens + result.usage.output_tokens
+
+
+def read_two_partial_stream(create, **fields) -> list:
+    """Ask ``create`` for a low-quality 1536x1024 image, streamed with two partial images."""
+    stream = create(
+        model="gpt-image-1",
+        size="1536x1024",
+        quality="low",
+        stream=True,
+        partial_images=2,
+        **fields,
+    )
+    with stream:
+        return list(stream)
+
+
+def assert_two_partials_then_completed(events, partial_type, completed_type):
+    """Check a low-quality 1536x1024 stream asked for two partial images; return the last event."""
+    assert [type(event) for event in events] == [partial_type, partial_type, completed_type]
+    assert [event.partial_image_index for event in events[:2]] == [0, 1]
+    for event in events:
+        assert (event.size, event.quality, event.background, event.output_format) == (
+            "1536x1024",
+            "low",
+            "opaque",
+            "png",
+        )
+        assert decode(event.b64_json).size == (1536, 1024)
+    return events[-1]
+
+
+def event_types_until(stream, error: type[Exception], match: str | None = None) -> list[str]:
+    """Read ``stream`` until it raises ``error``; return the types of the events seen before."""
+    seen = []
+    with stream, pytest.raises(error, match=match):
+        for event in stream:
+            seen.append(event.type)
+    return seen
+
+
 @pytest.fixture
 def sdk(sim):
     with openai.OpenAI(base_url=sim.base_url, api_key="sk-test", max_retries=0) as client:
@@ -40,23 +87,18 @@ def sdk(sim):
 
 
 def test_sdk_edit_with_two_images_returns_decodable_images_and_usage(sim, sdk):
+    asked = {"size": "1536x1024", "quality": "high", "output_format": "webp"}
     result = sdk.images.edit(
         model="gpt-image-1",
         image=[("one.png", png(), "image/png"), ("two.png", png(color=(200, 0, 0)), "image/png")],
         prompt="put both in one scene",
-        size="1536x1024",
-        quality="high",
-        output_format="webp",
         background="opaque",
         input_fidelity="high",
         user="user-3",
+        **asked,
     )
-    [item] = result.data
-    image = decode(item.b64_json)
-    assert (image.format, image.size) == ("WEBP", (1536, 1024))
-    assert result.usage.total_tokens == result.usage.input_tokens + result.usage.output_tokens
+    assert_one_image_as_asked(result, **asked)
     assert result.usage.input_tokens_details.image_tokens > 0
-    assert (result.size, result.output_format, result.quality) == ("1536x1024", "webp", "high")
 
     sent = sim.edit_requests[-1]
     assert [f["field"] for f in sent.files] == ["image[]", "image[]"]
@@ -148,37 +190,17 @@ def test_sdk_validation_error_surfaces_as_bad_request(sim, sdk):
 
 def test_sdk_reads_a_streamed_edit_partials_then_completed(sim, sdk):
     sim.set_latency(0.4)
-    stream = sdk.images.edit(
-        model="gpt-image-1",
-        image=("photo.png", png(), "image/png"),
-        prompt="a watercolour, please",
-        size="1536x1024",
-        quality="low",
-        stream=True,
-        partial_images=2,
+    events = read_two_partial_stream(
+        sdk.images.edit, image=("photo.png", png(), "image/png"), prompt="a watercolour, please"
     )
-    with stream:
-        events = list(stream)
-    assert [type(event) for event in events] == [
-        ImageEditPartialImageEvent,
-        ImageEditPartialImageEvent,
-        ImageEditCompletedEvent,
-    ]
+    completed = assert_two_partials_then_completed(
+        events, ImageEditPartialImageEvent, ImageEditCompletedEvent
+    )
     assert [event.type for event in events] == [
         "image_edit.partial_image",
         "image_edit.partial_image",
         "image_edit.completed",
     ]
-    assert [event.partial_image_index for event in events[:2]] == [0, 1]
-    for event in events:
-        assert (event.size, event.quality, event.background, event.output_format) == (
-            "1536x1024",
-            "low",
-            "opaque",
-            "png",
-        )
-        assert decode(event.b64_json).size == (1536, 1024)
-    completed = events[-1]
     # low quality at 1536x1024: 272 tokens x 1.5, plus about 100 per partial image.
     assert completed.usage.output_tokens == 408 + 2 * 100
     assert completed.usage.total_tokens == (
@@ -188,49 +210,38 @@ def test_sdk_reads_a_streamed_edit_partials_then_completed(sim, sdk):
     assert (sent.fields["stream"], sent.fields["partial_images"]) == (["true"], ["2"])
 
 
-def test_sdk_raises_api_error_for_an_error_event_mid_stream(sim, sdk):
-    sim.push_fault("http", after_partials=1, code="api_error", message="upstream fell over")
+@pytest.mark.parametrize(
+    ("kind", "details", "error", "match"),
+    [
+        (
+            "http",
+            {"code": "api_error", "message": "upstream fell over"},
+            openai.APIError,
+            "upstream fell over",
+        ),
+        ("disconnect", {}, openai.APIConnectionError, None),
+    ],
+    ids=["error_event", "broken_connection"],
+)
+def test_sdk_raises_when_an_edit_stream_fails_mid_way(sim, sdk, kind, details, error, match):
+    sim.push_fault(kind, after_partials=1, **details)
     stream = sdk.images.edit(
         image=("a.png", png(), "image/png"), prompt="x", stream=True, partial_images=2
     )
-    seen = []
-    with stream, pytest.raises(openai.APIError, match="upstream fell over"):
-        for event in stream:
-            seen.append(event.type)
-    assert seen == ["image_edit.partial_image"]
-
-
-def test_sdk_raises_connection_error_when_a_stream_breaks_mid_way(sim, sdk):
-    sim.push_fault("disconnect", after_partials=1)
-    stream = sdk.images.edit(
-        image=("a.png", png(), "image/png"), prompt="x", stream=True, partial_images=2
-    )
-    seen = []
-    with stream, pytest.raises(openai.APIConnectionError):
-        for event in stream:
-            seen.append(event.type)
-    assert seen == ["image_edit.partial_image"]
+    assert event_types_until(stream, error, match) == ["image_edit.partial_image"]
 
 
 # --- generations ----------------------------------------------------------------------------
 
 
 def test_sdk_generates_from_a_prompt_with_usage(sim, sdk):
+    asked = {"size": "1024x1536", "quality": "low", "output_format": "jpeg"}
     result = sdk.images.generate(
-        model="gpt-image-1",
-        prompt="a lighthouse at dusk",
-        size="1024x1536",
-        quality="low",
-        output_format="jpeg",
-        user="user-3",
+        model="gpt-image-1", prompt="a lighthouse at dusk", user="user-3", **asked
     )
-    [item] = result.data
-    image = decode(item.b64_json)
-    assert (image.format, image.size) == ("JPEG", (1024, 1536))
-    assert item.revised_prompt == "a lighthouse at dusk"
+    assert_one_image_as_asked(result, **asked)
+    assert result.data[0].revised_prompt == "a lighthouse at dusk"
     assert result.usage.input_tokens_details.image_tokens == 0
-    assert result.usage.total_tokens == result.usage.input_tokens + result.usage.output_tokens
-    assert (result.size, result.quality, result.output_format) == ("1024x1536", "low", "jpeg")
 
     [sent] = sim.generation_requests
     assert sent.path == "/openai/images/generations"
@@ -257,31 +268,10 @@ def test_sdk_generation_refused_by_a_models_rules_is_bad_request(sim, sdk):
 
 def test_sdk_reads_a_streamed_generation_partials_then_completed(sim, sdk):
     sim.set_latency(0.4)
-    stream = sdk.images.generate(
-        model="gpt-image-1",
-        prompt="a lighthouse at dusk",
-        size="1536x1024",
-        quality="low",
-        stream=True,
-        partial_images=2,
+    events = read_two_partial_stream(sdk.images.generate, prompt="a lighthouse at dusk")
+    completed = assert_two_partials_then_completed(
+        events, ImageGenPartialImageEvent, ImageGenCompletedEvent
     )
-    with stream:
-        events = list(stream)
-    assert [type(event) for event in events] == [
-        ImageGenPartialImageEvent,
-        ImageGenPartialImageEvent,
-        ImageGenCompletedEvent,
-    ]
-    assert [event.partial_image_index for event in events[:2]] == [0, 1]
-    for event in events:
-        assert (event.size, event.quality, event.background, event.output_format) == (
-            "1536x1024",
-            "low",
-            "opaque",
-            "png",
-        )
-        assert decode(event.b64_json).size == (1536, 1024)
-    completed = events[-1]
     assert completed.usage.output_tokens == 408 + 2 * 100
     assert completed.usage.input_tokens_details.image_tokens == 0
     sent = sim.generation_requests[-1]
@@ -296,8 +286,5 @@ def test_sdk_reads_a_streamed_generation_partials_then_completed(sim, sdk):
 def test_sdk_raises_api_error_for_an_error_event_mid_generation_stream(sim, sdk):
     sim.push_fault("openai_error", after_partials=1, code="server_error", message="it broke")
     stream = sdk.images.generate(prompt="x", stream=True, partial_images=2)
-    seen = []
-    with stream, pytest.raises(openai.APIError, match="it broke"):
-        for event in stream:
-            seen.append(event.type)
+    seen = event_types_until(stream, openai.APIError, "it broke")
     assert seen == ["image_generation.partial_image"]
