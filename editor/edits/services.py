@@ -64,17 +64,7 @@ def create_edit(
     try:
         sources = []
         for position, (upload, fact) in enumerate(zip(images, facts, strict=True)):
-            source = SourceImage(
-                position=position,
-                original_name=upload.name[:255],
-                content_type=fact.content_type,
-                width=fact.width,
-                height=fact.height,
-                size_bytes=upload.size,
-            )
-            source.file.save(f"{position}.{source.extension}", upload, save=False)
-            written.append(source.file.name)
-            sources.append(source)
+            sources.append(_write_source(position, upload, fact, written))
         edit = Edit(
             team=membership.team,
             created_by=membership.user,
@@ -100,6 +90,22 @@ def create_edit(
         _remove(written)
         raise
     return edit
+
+
+def _write_source(position: int, upload, fact, written: list[str]) -> SourceImage:
+    """Write one uploaded photo to storage as the SourceImage at `position` (the row is
+    saved later, with its edit); its file name goes on `written` for the clean-up."""
+    source = SourceImage(
+        position=position,
+        original_name=upload.name[:255],
+        content_type=fact.content_type,
+        width=fact.width,
+        height=fact.height,
+        size_bytes=upload.size,
+    )
+    source.file.save(f"{position}.{source.extension}", upload, save=False)
+    written.append(source.file.name)
+    return source
 
 
 def retry_edit(edit: Edit, *, by) -> bool:
@@ -182,17 +188,23 @@ def delete_edit(edit: Edit, *, by) -> None:
             return
         if locked.status == Status.RUNNING:
             raise EditInProgress
-        files = [source.file for source in locked.sources.all()]
-        if locked.mask:
-            files.append(locked.mask)
-        for result in locked.results.all():
-            files.append(result.file)
-            if result.thumbnail:
-                files.append(result.thumbnail)
-        stored = [(f.storage, f.name) for f in files]
+        stored = _stored_files([locked])
         locked.delete()
         Activity.objects.record(edit.team, by, Activity.Verb.EDIT_DELETED, locked.prompt)
         transaction.on_commit(lambda: _remove_deleted_files(stored))
+
+
+def _stored_files(edits: Iterable[Edit]) -> list:
+    """(storage, name) of every file of these edits: photos, mask, results, thumbnails;
+    read before the rows are deleted, removed after the commit."""
+    files = []
+    for edit in edits:
+        files += [source.file for source in edit.sources.all()]
+        if edit.mask:
+            files.append(edit.mask)
+        for result in edit.results.all():
+            files += [result.file, *([result.thumbnail] if result.thumbnail else [])]
+    return [(f.storage, f.name) for f in files]
 
 
 def _remove_deleted_files(stored: list) -> None:
@@ -264,20 +276,6 @@ def create_batch(
     return batch
 
 
-def _write_source(position: int, upload, fact, written: list[str]) -> SourceImage:
-    source = SourceImage(
-        position=position,
-        original_name=upload.name[:255],
-        content_type=fact.content_type,
-        width=fact.width,
-        height=fact.height,
-        size_bytes=upload.size,
-    )
-    source.file.save(f"{position}.{source.extension}", upload, save=False)
-    written.append(source.file.name)
-    return source
-
-
 def retry_batch(batch: Batch, *, by) -> int:
     """Retry every failed edit of the batch at once, counted like as many starts and
     refused whole (LimitReached) when the limits do not allow them all. Returns how
@@ -304,14 +302,7 @@ def delete_batch(batch: Batch, *, by) -> int:
         )
         if any(edit.status == Status.RUNNING for edit in edits):
             raise EditInProgress
-        files = []
-        for edit in edits:
-            files += [source.file for source in edit.sources.all()]
-            if edit.mask:
-                files.append(edit.mask)
-            for result in edit.results.all():
-                files += [result.file, *([result.thumbnail] if result.thumbnail else [])]
-        stored = [(f.storage, f.name) for f in files]
+        stored = _stored_files(edits)
         Edit.objects.filter(pk__in=[edit.pk for edit in edits]).delete()
         batch.delete()
         summary = f"{batch.prompt} (a batch of {len(edits)} photos)"
