@@ -302,30 +302,28 @@ def b64_bytes(value: str | StreamedBase64) -> bytes | None:
 
 
 def json_object(answer: Answer) -> Mapping[str, Any]:
-    try:
-        data = json.loads(answer.body)
-    except (ValueError, UnicodeDecodeError):
-        raise malformed(
-            f"the answer is not JSON (starts with {answer.body[:60]!r})",
-            status=answer.status,
-            request_id=answer.request_id,
-        ) from None
-    if not isinstance(data, Mapping):
-        raise malformed(
-            "the answer is not a JSON object", status=answer.status, request_id=answer.request_id
-        )
-    return data
+    return _object(answer, lambda: json.loads(answer.body), lambda: answer.body[:60])
 
 
 def spooled_object(answer: SpooledAnswer) -> Mapping[str, Any]:
     """A spooled JSON answer, its long strings (the base64 images) decoded as they pass."""
     body = answer.body
-    try:
-        data = load_streamed(body)
-    except (ValueError, UnicodeDecodeError):
+
+    def start() -> bytes:
         body.seek(0)
+        return body.read(60)
+
+    return _object(answer, lambda: load_streamed(body), start)
+
+
+def _object(answer: Answer | SpooledAnswer, load, start) -> Mapping[str, Any]:
+    """What `load()` reads from the answer, which must be a JSON object; `start()` gives
+    the answer's first bytes for the message when it is not JSON at all."""
+    try:
+        data = load()
+    except (ValueError, UnicodeDecodeError):
         raise malformed(
-            f"the answer is not JSON (starts with {body.read(60)!r})",
+            f"the answer is not JSON (starts with {start()!r})",
             status=answer.status,
             request_id=answer.request_id,
         ) from None
