@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
+from django_htmx.http import HttpResponseClientRedirect
 
 from editor.teams.permissions import Action, get_batch_for_user
 
@@ -113,11 +113,9 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         count = retry_batch(batch, by=request.user)
     except limits.LimitReached as reached:
-        messages.error(request, reached.refusal.message)
-        if request.htmx:
-            response = render(request, "base.html#messages")
-            return reswap(retarget(response, "#messages"), "innerHTML")
-        return redirect("batch_detail", pk=batch.pk)
+        return limits.retry_refused(
+            request, reached.refusal, reverse("batch_detail", args=[batch.pk])
+        )
     if request.htmx:
         (loaded,) = _with_edits(Batch.objects.filter(pk=batch.pk))
         return render(request, "edits/batch.html#card", {"batch": loaded})

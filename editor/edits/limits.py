@@ -17,11 +17,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.timesince import timeuntil
+from django_htmx.http import reswap, retarget
 
 from editor.teams.models import Team, format_usd
 
@@ -59,6 +62,16 @@ class LimitReached(Exception):
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.message)
         self.refusal = refusal
+
+
+def retry_refused(request: HttpRequest, refusal: Refusal, page: str) -> HttpResponse:
+    """A Retry the limits refused: the message in the page's messages area (htmx), or on
+    `page` (the edit's or the batch's, as a URL) after a redirect."""
+    messages.error(request, refusal.message)
+    if request.htmx:
+        response = render(request, "base.html#messages")
+        return reswap(retarget(response, "#messages"), "innerHTML")
+    return redirect(page)
 
 
 def refusal_for_new_edit(

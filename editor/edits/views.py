@@ -250,11 +250,9 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             retry_edit(edit, by=request.user)
         except limits.LimitReached as reached:
-            messages.error(request, reached.refusal.message)
-            if request.htmx:
-                response = render(request, "base.html#messages")
-                return reswap(retarget(response, "#messages"), "innerHTML")
-            return redirect("edit_detail", pk=edit.pk)
+            return limits.retry_refused(
+                request, reached.refusal, reverse("edit_detail", args=[edit.pk])
+            )
     if request.htmx:
         edit = Edit.objects.for_gallery().with_star_for(request.user).get(pk=edit.pk)
         return render(request, "edits/retried.html", {"edit": edit})
