@@ -118,14 +118,7 @@ def get_edit_for_user(
 ) -> tuple[Edit, Membership]:
     """An edit of one of the user's teams, and their membership there. Changing an edit
     (`CHANGE_OWN_EDIT`, `CHANGE_ANY_EDIT`) also asks whose edit it is."""
-    edits = apps.get_model("edits", "Edit").objects
-    edit = get_object_or_404(edits.select_related("created_by", "team"), pk=pk)
-    membership = _member_of(request, edit.team_id, action)
-    if action in (Action.CHANGE_OWN_EDIT, Action.CHANGE_ANY_EDIT) and not can_change_edit(
-        membership, edit
-    ):
-        raise PermissionDenied("Your role in this team does not allow that.")
-    return edit, membership
+    return _created_in_team(request, "Edit", pk, action)
 
 
 def get_batch_for_user(
@@ -133,14 +126,20 @@ def get_batch_for_user(
 ) -> tuple[Batch, Membership]:
     """A batch of one of the user's teams, and their membership there; changing it (retry,
     delete) follows the edits' rule: editors their own batches, owners any."""
-    batches = apps.get_model("edits", "Batch").objects
-    batch = get_object_or_404(batches.select_related("created_by", "team"), pk=pk)
-    membership = _member_of(request, batch.team_id, action)
+    return _created_in_team(request, "Batch", pk, action)
+
+
+def _created_in_team(request: HttpRequest, model: str, pk: int, action: Action) -> tuple:
+    """An edits-app object (an Edit or a Batch) of one of the user's teams, and their
+    membership there; changing it also asks whose it is (`can_change_edit`)."""
+    objects = apps.get_model("edits", model).objects
+    obj = get_object_or_404(objects.select_related("created_by", "team"), pk=pk)
+    membership = _member_of(request, obj.team_id, action)
     if action in (Action.CHANGE_OWN_EDIT, Action.CHANGE_ANY_EDIT) and not can_change_edit(
-        membership, batch
+        membership, obj
     ):
         raise PermissionDenied("Your role in this team does not allow that.")
-    return batch, membership
+    return obj, membership
 
 
 def get_invitation_by_token(token: str) -> Invitation:
