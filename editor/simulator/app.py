@@ -43,7 +43,7 @@ from .records import (
     gateway_error,
     new_trace_id,
 )
-from .streaming import stream_response
+from .streaming import EditStream
 from .validation import BadRequest, EditJob, Upload, uploads_of, validate, validate_generation
 
 if TYPE_CHECKING:
@@ -259,7 +259,7 @@ class App:
             return self._answer(record, 200, {"task_id": task_id})
         if job.stream:
             drop = lambda: drop_connection(request.environ)  # noqa: E731
-            return stream_response(sim, job, record, mid_stream_fault, started, drop)
+            return EditStream(sim, job, record, mid_stream_fault, started, drop).response()
         # Drawn (at low priority) half-way through the latency and the rest waited out
         # after: an edit takes `latency` in all, like the real service whose work is
         # elsewhere, and a burst of edits is not drawn at the instant the burst arrives.

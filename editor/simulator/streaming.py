@@ -48,23 +48,6 @@ def sse_event(kind: str, payload: dict[str, Any]) -> bytes:
     return f"event: {kind}\ndata: {data}\n\n".encode()
 
 
-def stream_response(
-    sim: Simulator,
-    job: EditJob,
-    record: RecordedRequest,
-    fault: Fault | None,
-    started: float,
-    drop: Callable[[], NoReturn],
-) -> Response:
-    """A 200 ``text/event-stream`` answer whose events are written as they become due."""
-    record.status = 200
-    events = EditStream(sim, job, record, fault, started, drop)
-    headers = {"Cache-Control": "no-cache"}
-    return Response(
-        iter(events), 200, headers, content_type="text/event-stream", direct_passthrough=True
-    )
-
-
 class EditStream:
     """The events of one streamed edit or generation, timed over the simulator's latency.
 
@@ -91,6 +74,14 @@ class EditStream:
         self.latency = sim.latency
         self.ended = False  # by a mid-stream fault
         self.partial_type, self.completed_type = EVENT_TYPES[job.kind]
+
+    def response(self) -> Response:
+        """A 200 ``text/event-stream`` answer whose events are written as they become due."""
+        self.record.status = 200
+        headers = {"Cache-Control": "no-cache"}
+        return Response(
+            iter(self), 200, headers, content_type="text/event-stream", direct_passthrough=True
+        )
 
     def __iter__(self) -> Iterator[bytes]:
         job, spec = self.job, self.job.render_spec()
