@@ -18,19 +18,8 @@
     if (form) update(form, event.detail.files.length);
   }, true);
 
-  function scan(root) {
-    if (!root || !root.querySelectorAll) return;
-    const forms = root.matches && root.matches("[data-upload-form]") ? [root] : [];
-    forms.push(...root.querySelectorAll("[data-upload-form]"));
-    for (const form of forms) {
-      const input = form.querySelector("input[type=file][name=images]");
-      update(form, input && input.files ? input.files.length : 0);
-    }
-  }
-
-  if (window.htmx) {
-    window.htmx.onLoad(scan);
-  } else {
-    document.addEventListener("DOMContentLoaded", () => scan(document));
-  }
+  window.retouchEnhance("[data-upload-form]", (form) => {
+    const input = form.querySelector("input[type=file][name=images]");
+    update(form, input && input.files ? input.files.length : 0);
+  });
 })();

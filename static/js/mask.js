@@ -161,15 +161,5 @@
     showPhoto(photos && photos.files.length ? photos.files[0] : null);
   }
 
-  function scan(root) {
-    if (!root || !root.querySelectorAll) return;
-    if (root.matches && root.matches("[data-mask-painter]")) setup(root);
-    root.querySelectorAll("[data-mask-painter]").forEach(setup);
-  }
-
-  if (window.htmx) {
-    window.htmx.onLoad(scan);
-  } else {
-    document.addEventListener("DOMContentLoaded", () => scan(document));
-  }
+  window.retouchEnhance("[data-mask-painter]", setup);
 })();

@@ -26,15 +26,5 @@
     });
   }
 
-  function scan(root) {
-    if (!root || !root.querySelectorAll) return;
-    if (root.matches && root.matches("[data-size-field]")) setup(root);
-    root.querySelectorAll("[data-size-field]").forEach(setup);
-  }
-
-  if (window.htmx) {
-    window.htmx.onLoad(scan);
-  } else {
-    document.addEventListener("DOMContentLoaded", () => scan(document));
-  }
+  window.retouchEnhance("[data-size-field]", setup);
 })();

@@ -98,15 +98,5 @@
     add(form, files);
   });
 
-  function scan(root) {
-    if (!root || !root.querySelectorAll) return;
-    if (root.matches && root.matches("[data-upload-form]")) init(root);
-    root.querySelectorAll("[data-upload-form]").forEach(init);
-  }
-
-  if (window.htmx) {
-    window.htmx.onLoad(scan);
-  } else {
-    document.addEventListener("DOMContentLoaded", () => scan(document));
-  }
+  window.retouchEnhance("[data-upload-form]", init);
 })();
