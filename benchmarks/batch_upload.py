@@ -23,14 +23,12 @@ import argparse
 import http.client
 import os
 import shutil
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
+import stack
 from PIL import Image, ImageChops
-from stack import Processes, app_env, free_port, memory_kb, sign_in, start_web
-from upload_decode import RssSampler, outcome, reset_peak, worker_pids
 
 MB = 1024 * 1024
 SIZE = (4000, 3000)  # 12 megapixels
@@ -63,15 +61,9 @@ def write_body(target: Path, fields: dict[str, str], files: list[Path]) -> int:
     """The multipart form, written to `target` file by file; returns its length."""
     with open(target, "wb") as out:
         for name, value in fields.items():
-            out.write(
-                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-                f"{value}\r\n".encode()
-            )
+            out.write(stack.form_field(BOUNDARY, name, value))
         for path in files:
-            out.write(
-                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="images"; '
-                f'filename="{path.name}"\r\nContent-Type: image/jpeg\r\n\r\n'.encode()
-            )
+            out.write(stack.form_file_head(BOUNDARY, path.name, "image/jpeg"))
             with open(path, "rb") as photo:
                 shutil.copyfileobj(photo, out)
             out.write(b"\r\n")
@@ -81,23 +73,13 @@ def write_body(target: Path, fields: dict[str, str], files: list[Path]) -> int:
 
 def post(port: int, cookies: dict, body: Path) -> tuple[int, float, str]:
     """The form posted as htmx does; (status, seconds to the answer, the answer)."""
-    headers = {
-        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-        "Content-Length": str(body.stat().st_size),
-        "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
-        "Referer": f"http://127.0.0.1:{port}/",
-        "HX-Request": "true",
-        "HX-Target": "gallery-items",
-    }
+    headers = stack.htmx_form_headers(port, cookies, BOUNDARY)
+    headers["Content-Length"] = str(body.stat().st_size)
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
     connection.connect()
     try:
         with open(body, "rb") as fh:
-            t0 = time.monotonic()
-            connection.request("POST", "/edits/new/", body=fh, headers=headers)
-            response = connection.getresponse()
-            text = response.read().decode(errors="replace")
-        return response.status, time.monotonic() - t0, text
+            return stack.post_edit_form(connection, fh, headers)
     finally:
         connection.close()
 
@@ -105,9 +87,8 @@ def post(port: int, cookies: dict, body: Path) -> tuple[int, float, str]:
 def count_rows(workdir: Path) -> tuple[int, int]:
     """Batches and edits in the app's database."""
     database = next(workdir.glob("*.sqlite3"))
-    with sqlite3.connect(database) as db:
-        batches = db.execute("select count(*) from edits_batch").fetchone()[0]
-        edits = db.execute("select count(*) from edits_edit").fetchone()[0]
+    batches = stack.query_read_only(database, "select count(*) from edits_batch")[0][0]
+    edits = stack.query_read_only(database, "select count(*) from edits_edit")[0][0]
     return batches, edits
 
 
@@ -125,29 +106,24 @@ def main() -> None:
         f"(ready in {time.monotonic() - started:.1f}s; cached in {CACHE})"
     )
     workdir = Path(tempfile.mkdtemp(prefix="retouch-batch-upload-"))
-    procs = Processes(workdir / "processes.log")
+    procs = stack.Processes(workdir / "processes.log")
     try:
-        port = free_port()
+        port = stack.free_port()
         url = f"http://127.0.0.1:{port}"
         # No rate limit (the default 30/hour would refuse 50 at once), batches of up to 50.
-        env = app_env(
+        env = stack.app_env(
             workdir,
             "http://127.0.0.1:9/openai",
             url,
             RETOUCH_RATE_LIMIT="0",
             RETOUCH_MAX_BATCH=str(max(50, args.photos)),
         )
-        web = start_web(procs, env, port)
-        session = sign_in(url)
+        web = stack.start_web(procs, env, port)
+        session = stack.sign_in(url)
         cookies = session.cookies.get_dict()
-        fields = {
-            "csrfmiddlewaretoken": cookies["csrftoken"],
-            "model": "gpt-image-1",
-            "prompt": "Put each product on a plain white background",
-            "quality": "low",
-            "size": "1024x1024",
-            "apply_to": "each",
-        }
+        fields = stack.edit_form_fields(
+            cookies, prompt="Put each product on a plain white background", apply_to="each"
+        )
         # Warm-up: both workers draw the page and take one small photo before the baseline.
         small = workdir / "small.jpg"
         Image.new("RGB", (256, 256), (200, 60, 40)).save(small)
@@ -160,39 +136,19 @@ def main() -> None:
         length = write_body(body, fields, paths)
         time.sleep(1)
 
-        workers = worker_pids(web.pid)
-        sampler = RssSampler(workers)
-        before_kb = sampler.total_kb()
-        peaks_reset = all(reset_peak(pid) for pid in workers)
-        sampler.start()
-        status, seconds, text = post(port, cookies, body)
-        sampler.stop.set()
-        sampler.join(timeout=5)
-        after_kb = sampler.total_kb()
-        hwms = [memory_kb(pid).get("VmHWM", 0) / 1024 for pid in workers]
+        with stack.WebMemory(web.pid) as memory:
+            status, seconds, text = post(port, cookies, body)
         batches, edits = count_rows(workdir)
 
-        growth_mb = (sampler.peak_kb - before_kb) / 1024
         print(
             f"post: {len(paths)} photos, {length / MB:.0f} MB form body; gunicorn 2 workers × "
             f"4 threads; {os.cpu_count()} CPU(s)"
         )
         made = f"{batches} batch(es), {edits - 4} edit(s) from it"  # 4: the warm-up's
-        print(f"outcome: {outcome(status, text)} (HTTP {status}); {made}")
+        print(f"outcome: {stack.outcome(status, text)} (HTTP {status}); {made}")
         verdict = "OK" if seconds <= TARGET_SECONDS else "OVER TARGET"
         print(f"accepted in:     {seconds:8.2f} s (target ≤ {TARGET_SECONDS:.0f} s): {verdict}")
-        print(f"web RSS before:  {before_kb / 1024:8.1f} MB (sum over {len(workers)} workers)")
-        print(f"web RSS peak:    {sampler.peak_kb / 1024:8.1f} MB (sampled every 10 ms)")
-        print(f"web RSS after:   {after_kb / 1024:8.1f} MB")
-        print(
-            "worker VmHWM:    "
-            + ", ".join(f"{h:.1f}" for h in hwms)
-            + " MB"
-            + ("" if peaks_reset else " (not reset: includes the warm-up)")
-        )
-        verdict = "OK" if growth_mb <= TARGET_GROWTH_MB else "OVER TARGET"
-        target = f"target ≤ {TARGET_GROWTH_MB:.0f} MB"
-        print(f"growth:          {growth_mb:8.1f} MB ({target}): {verdict}")
+        memory.report(TARGET_GROWTH_MB)
     finally:
         procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -46,8 +46,11 @@ from stack import (
     CpuMeter,
     Processes,
     app_env,
+    form_field,
+    form_file_head,
     free_port,
     memory_kb,
+    query_read_only,
     sign_in,
     start_simulator,
     start_web,
@@ -80,17 +83,9 @@ def start_edits(
         **({"quality": "low"} if model == "gpt-image-1" else {}),
     }
 
-    def part(name: str, value: str) -> bytes:
-        return (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
-        ).encode()
-
     common = (
-        b"".join(part(name, value) for name, value in fields.items())
-        + (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="images"; '
-            'filename="photo.png"\r\nContent-Type: image/png\r\n\r\n'
-        ).encode()
+        b"".join(form_field(boundary, name, value) for name, value in fields.items())
+        + form_file_head(boundary, "photo.png", "image/png")
         + image
         + b"\r\n"
     )
@@ -105,7 +100,11 @@ def start_edits(
     def one(index: int) -> int:
         if not hasattr(local, "connection"):
             local.connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
-        body = common + part("prompt", f"{label} edit {index}") + f"--{boundary}--\r\n".encode()
+        body = (
+            common
+            + form_field(boundary, "prompt", f"{label} edit {index}")
+            + f"--{boundary}--\r\n".encode()
+        )
         local.connection.request("POST", "/edits/new/", body=body, headers=headers)
         response = local.connection.getresponse()
         response.read()
@@ -121,18 +120,8 @@ def start_edits(
         raise SystemExit(f"{len(bad)} edits were not accepted (HTTP {sorted(set(bad))})")
 
 
-def query(db_path: Path, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-    """Rows from the app's database, read-only (the app keeps writing meanwhile)."""
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
-    db.row_factory = sqlite3.Row
-    try:
-        return db.execute(sql, params).fetchall()
-    finally:
-        db.close()
-
-
 def read_edits(db_path: Path, after_id: int) -> list[sqlite3.Row]:
-    return query(
+    return query_read_only(
         db_path,
         "SELECT id, status, attempts, created_at, started_at, submitted_at, finished_at,"
         " error_code,"
@@ -144,7 +133,7 @@ def read_edits(db_path: Path, after_id: int) -> list[sqlite3.Row]:
 
 def finish_tasks(db_path: Path, since: str) -> list[sqlite3.Row]:
     """The queue's rows of the tasks that finished edits from callbacks."""
-    return query(
+    return query_read_only(
         db_path,
         "SELECT enqueued_at, started_at, finished_at FROM django_tasks_database_dbtaskresult"
         " WHERE task_path LIKE '%finish_callback' AND enqueued_at >= ?"
@@ -166,7 +155,7 @@ def spread(values: list[float]) -> str:
 
 
 def max_id(db_path: Path) -> int:
-    return query(db_path, "SELECT COALESCE(MAX(id), 0) FROM edits_edit")[0][0]
+    return query_read_only(db_path, "SELECT COALESCE(MAX(id), 0) FROM edits_edit")[0][0]
 
 
 def when(text: str) -> datetime:

@@ -46,14 +46,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from PIL import Image
-from stack import ROOT, Processes, app_env, memory_kb
+from stack import Processes, app_env, memory_kb, print_verdict, reset_peak
 
 SIZE = (3840, 2160)
 TARGET_SECONDS = 0.5
 TARGET_WORKER_MB = 300
 WAIT_SECONDS = 180.0
-
-sys.path.insert(0, str(ROOT))
 
 
 # -- the image ---------------------------------------------------------------------------
@@ -77,16 +75,6 @@ def encoded(image: Image.Image, fmt: str, **options) -> bytes:
 
 
 # -- figures -----------------------------------------------------------------------------
-
-
-def reset_peak(pid: int | str = "self") -> bool:
-    """Writing "5" to clear_refs resets VmHWM to the current RSS (Linux)."""
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def own_memory_mb() -> tuple[float, float]:
@@ -165,8 +153,7 @@ def store_and_thumbnail(images: dict[str, bytes], runs: int, owner: tuple) -> bo
         print(f"     thumbnail          {thumb_size[0]} × {thumb_size[1]} WebP")
         if fmt == "PNG":
             ok = max(statistics.median(stored), statistics.median(thumbs)) <= TARGET_SECONDS
-    print(f"   target for the PNG ≤ {TARGET_SECONDS} s each (median): {'met' if ok else 'NOT met'}")
-    return ok
+    return print_verdict(f"for the PNG ≤ {TARGET_SECONDS} s each (median)", ok)
 
 
 # -- 2. worker processes -----------------------------------------------------------------
@@ -308,11 +295,8 @@ def workers_finishing_together(
         )
     worst = max(max(peaks.values()), max(sampled.values()))
     ok = worst < TARGET_WORKER_MB and states.get(Status.SUCCEEDED) == results
-    print(
-        f"   target every worker < {TARGET_WORKER_MB} MB, all succeeded: "
-        f"{'met' if ok else 'NOT met'} (worst {worst:.0f} MB)"
-    )
-    return ok
+    target = f"every worker < {TARGET_WORKER_MB} MB, all succeeded"
+    return print_verdict(target, ok, f" (worst {worst:.0f} MB)")
 
 
 def main() -> None:

@@ -25,31 +25,28 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import requests
-from concurrent_edits import start_edits
-from stack import Processes, app_env, free_port, sign_in, start_simulator, start_web
+from concurrent_edits import max_id, start_edits, when
+from stack import (
+    Processes,
+    app_env,
+    free_port,
+    print_verdict,
+    query_read_only,
+    sign_in,
+    start_simulator,
+    start_web,
+)
 
 CARD = re.compile(r'<li id="edit-(\d+)"')
 TOKEN = re.compile(r'name="pending" value="(\d+):([^"]+)" data-pending')
-
-
-def query(db_path: Path, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-    with sqlite3.connect(db_path, timeout=30) as db:
-        db.row_factory = sqlite3.Row
-        return db.execute(sql, params).fetchall()
-
-
-def when(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 def spread(values: list[float]) -> str:
@@ -94,7 +91,7 @@ def watch(url: str, session: requests.Session, ids: list[int], t0: float, args) 
 def from_database(db_path: Path, ids: list[int]) -> list[float]:
     """Seconds from each edit's row to its first preview row (previews are deleted once the
     edit is final, so this reads them while the edits run)."""
-    rows = query(
+    rows = query_read_only(
         db_path,
         "SELECT e.id, e.created_at, MIN(p.created_at) AS first FROM edits_edit e "
         "JOIN edits_previewimage p ON p.edit_id = e.id WHERE e.id BETWEEN ? AND ? GROUP BY e.id",
@@ -106,11 +103,14 @@ def from_database(db_path: Path, ids: list[int]) -> list[float]:
 def run(count: int, args, url: str, sim_url: str, db_path: Path) -> bool:
     requests.post(sim_url + "/_sim/reset", json={}, timeout=10).raise_for_status()
     session = sign_in(url)
-    before = query(db_path, "SELECT COALESCE(MAX(id), 0) AS n FROM edits_edit")[0]["n"]
+    before = max_id(db_path)
     t0 = time.monotonic()
     start_edits(url, session.cookies, count, "gpt-image-1", "1024x1024", "preview")
     submitted = time.monotonic() - t0
-    ids = [r["id"] for r in query(db_path, "SELECT id FROM edits_edit WHERE id > ?", (before,))]
+    ids = [
+        r["id"]
+        for r in query_read_only(db_path, "SELECT id FROM edits_edit WHERE id > ?", (before,))
+    ]
     db_seconds: list[float] = []
 
     def sample_db() -> None:
@@ -133,11 +133,8 @@ def run(count: int, args, url: str, sim_url: str, db_path: Path) -> bool:
     print(f"   first preview in the poll answer:  {spread(previews)}   ({len(previews)}/{count})")
     print(f"   first preview row (database):      {spread(sorted(db_seconds))}   from the edit row")
     print(f"   result in the poll answer:         {spread(results)}   ({len(results)}/{count})")
-    print(
-        f"   target first preview ≤ 0.4 × {args.latency:g} + 1 = {target:.1f} s after pressing "
-        f"Start: {'met' if ok else 'NOT met'}"
-    )
-    return ok
+    formula = f"0.4 × {args.latency:g} + 1 = {target:.1f} s"
+    return print_verdict(f"first preview ≤ {formula} after pressing Start", ok)
 
 
 def main() -> None:

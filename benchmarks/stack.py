@@ -1,15 +1,16 @@
 """What the benchmarks share: starting Retouch's processes on 127.0.0.1 (the simulator,
-gunicorn as the Procfile runs it) on a temporary data folder, signing in, and reading
-processes' memory and CPU from /proc. Everything started is stopped at the end; every
-wait is bounded."""
+gunicorn as the Procfile runs it) on a temporary data folder, signing in, posting the edit
+form as htmx does, reading the app's SQLite file, and reading processes' memory and CPU
+from /proc. Everything started is stopped at the end; every wait is bounded."""
 
 from __future__ import annotations
 
+import html
+import http.client
 import os
 import re
 import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,16 +20,18 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Shared with the process tests (and re-exported): a free port, `manage.py`, and the app's
+# SQLite file read-only.
+from tests.processes import free_port as free_port  # noqa: E402
+from tests.processes import manage  # noqa: E402
+from tests.processes import query_read_only as query_read_only  # noqa: E402
+
 PASSWORD = "benchmark-password-1"  # noqa: S105 - a throwaway local account
 TOKEN = "sk-bench"  # noqa: S105 - the simulator's token
 LISTENING = re.compile(r"listening on (http://\S+)")
 STARTUP_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Processes:
@@ -128,17 +131,6 @@ def start_web(procs: Processes, env: dict[str, str], port: int) -> subprocess.Po
     return web
 
 
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
 def wait_http(url: str) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
@@ -198,6 +190,12 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def print_verdict(target: str, ok: bool, detail: str = "") -> bool:
+    """Print whether `target` was met (with `detail` after it); returns `ok`."""
+    print(f"   target {target}: {'met' if ok else 'NOT met'}{detail}")
+    return ok
+
+
 class CpuMeter:
     """CPU seconds each named process (group) used between start() and the readings."""
 
@@ -217,3 +215,149 @@ class CpuMeter:
     def used(self) -> dict[str, float]:
         now = self._now()
         return {name: now[name] - self.base[name] for name in now}
+
+
+def reset_peak(pid: int | str = "self") -> bool:
+    """Writing "5" to clear_refs resets VmHWM to the current RSS (Linux), so that the peak
+    covers the measured step alone."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def worker_pids(master: int) -> list[int]:
+    """gunicorn's workers: the children of its master process."""
+    try:
+        with open(f"/proc/{master}/task/{master}/children") as fh:
+            return [int(pid) for pid in fh.read().split()]
+    except OSError:
+        return []
+
+
+class RssSampler(threading.Thread):
+    """The sum of VmRSS over the given processes, every `interval` seconds."""
+
+    def __init__(self, pids: list[int], interval: float = 0.01, max_seconds: float = 600) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.peak_kb = 0
+        self.stop = threading.Event()
+
+    def total_kb(self) -> int:
+        return sum(memory_kb(pid).get("VmRSS", 0) for pid in self.pids)
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            self.peak_kb = max(self.peak_kb, self.total_kb())
+            self.stop.wait(self.interval)
+
+
+class WebMemory:
+    """The memory of gunicorn's workers around one measured step (`with WebMemory(pid):`):
+    the sum of their VmRSS before, at its peak (sampled every 10 ms) and after, and each
+    worker's VmHWM (reset before the step where Linux allows it)."""
+
+    def __init__(self, master: int) -> None:
+        self.workers = worker_pids(master)
+        self.sampler = RssSampler(self.workers)
+
+    def __enter__(self) -> WebMemory:
+        self.before_kb = self.sampler.total_kb()
+        self.peaks_reset = all(reset_peak(pid) for pid in self.workers)
+        self.sampler.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.sampler.stop.set()
+        self.sampler.join(timeout=5)
+        self.after_kb = self.sampler.total_kb()
+        self.hwms_mb = [memory_kb(pid).get("VmHWM", 0) / 1024 for pid in self.workers]
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.sampler.peak_kb - self.before_kb) / 1024
+
+    def report(self, target_mb: float) -> None:
+        """Print the figures, and whether the growth stayed within `target_mb`."""
+        workers = f"sum over {len(self.workers)} workers"
+        print(f"web RSS before:  {self.before_kb / 1024:8.1f} MB ({workers})")
+        print(f"web RSS peak:    {self.sampler.peak_kb / 1024:8.1f} MB (sampled every 10 ms)")
+        print(f"web RSS after:   {self.after_kb / 1024:8.1f} MB")
+        print(
+            "worker VmHWM:    "
+            + ", ".join(f"{h:.1f}" for h in self.hwms_mb)
+            + " MB"
+            + ("" if self.peaks_reset else " (not reset: includes the warm-up)")
+        )
+        verdict = "OK" if self.growth_mb <= target_mb else "OVER TARGET"
+        target = f"target ≤ {target_mb:.0f} MB"
+        print(f"growth:          {self.growth_mb:8.1f} MB ({target}): {verdict}")
+
+
+# -- the edit form, posted as htmx does ---------------------------------------------------
+# Encoded by hand over http.client: requests costs a few ms of CPU per post and would hold
+# a large body in memory twice.
+
+
+def edit_form_fields(cookies: dict, **more: str) -> dict[str, str]:
+    """The edit form's fields for a cheap gpt-image-1 edit (the CSRF token from `cookies`)."""
+    return {
+        "csrfmiddlewaretoken": cookies["csrftoken"],
+        "model": "gpt-image-1",
+        "quality": "low",
+        "size": "1024x1024",
+        **more,
+    }
+
+
+def form_field(boundary: str, name: str, value: str) -> bytes:
+    """One multipart/form-data field."""
+    return (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+    ).encode()
+
+
+def form_file_head(boundary: str, filename: str, content_type: str) -> bytes:
+    """The head of one photo of the form's `images` field; its bytes and "\\r\\n" follow."""
+    return (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="images"; '
+        f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'
+    ).encode()
+
+
+def htmx_form_headers(port: int, cookies: dict, boundary: str) -> dict[str, str]:
+    """The headers of the form's post from the gallery page, as htmx sends them."""
+    return {
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
+        "Referer": f"http://127.0.0.1:{port}/",
+        "HX-Request": "true",
+        "HX-Target": "gallery-items",
+    }
+
+
+def post_edit_form(
+    connection: http.client.HTTPConnection, body, headers: dict[str, str]
+) -> tuple[int, float, str]:
+    """POST /edits/new/ on `connection`; (status, seconds to the answer, the answer)."""
+    t0 = time.monotonic()
+    connection.request("POST", "/edits/new/", body=body, headers=headers)
+    response = connection.getresponse()
+    text = response.read().decode(errors="replace")
+    return response.status, time.monotonic() - t0, text
+
+
+def outcome(status: int, text: str) -> str:
+    """ "accepted", or the first error the form shows (shortened), or the HTTP status."""
+    if status == 200 and "data-has-errors" not in text:
+        return "accepted"
+    match = re.search(r'class="errorlist[^"]*">\s*<li>(.*?)</li>', text, re.S)
+    if match:
+        return f"refused: {html.unescape(re.sub(r'<[^>]+>', '', match.group(1)))[:70]}"
+    return f"HTTP {status}"

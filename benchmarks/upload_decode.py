@@ -19,10 +19,8 @@ request timings. Target: growth ≤ 300 MB for 8 requests of 7000 x 7000 PNGs. O
 from __future__ import annotations
 
 import argparse
-import html
 import http.client
 import os
-import re
 import shutil
 import statistics
 import tempfile
@@ -32,9 +30,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
-
-# The sibling benchmark's process helpers: start, sign in, stop everything at the end.
-from stack import Processes, app_env, free_port, memory_kb, sign_in, start_web
+from stack import (
+    Processes,
+    WebMemory,
+    app_env,
+    edit_form_fields,
+    form_field,
+    form_file_head,
+    free_port,
+    htmx_form_headers,
+    outcome,
+    post_edit_form,
+    sign_in,
+    start_web,
+)
 
 MB = 1024 * 1024
 REQUEST_TIMEOUT = 180.0
@@ -56,94 +65,29 @@ def write_pngs(directory: Path, count: int, side: int) -> list[Path]:
 
 
 def form_body(fields: dict[str, str], files: list[Path]) -> bytes:
-    parts = [
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in fields.items()
-    ]
+    parts = [form_field(BOUNDARY, name, value) for name, value in fields.items()]
     for path in files:
-        parts.append(
-            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="images"; '
-            f'filename="{path.name}"\r\nContent-Type: image/png\r\n\r\n'.encode()
-        )
+        parts.append(form_file_head(BOUNDARY, path.name, "image/png"))
         parts.append(path.read_bytes() + b"\r\n")
     parts.append(f"--{BOUNDARY}--\r\n".encode())
     return b"".join(parts)
 
 
-def worker_pids(master: int) -> list[int]:
-    try:
-        with open(f"/proc/{master}/task/{master}/children") as fh:
-            return [int(pid) for pid in fh.read().split()]
-    except OSError:
-        return []
-
-
-def reset_peak(pid: int) -> bool:
-    """Writing "5" to clear_refs resets VmHWM (Linux), so it covers the posts alone."""
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-class RssSampler(threading.Thread):
-    """The sum of VmRSS over the given processes, every `interval` seconds."""
-
-    def __init__(self, pids: list[int], interval: float = 0.01, max_seconds: float = 600) -> None:
-        super().__init__(daemon=True)
-        self.pids = pids
-        self.interval = interval
-        self.max_seconds = max_seconds
-        self.peak_kb = 0
-        self.stop = threading.Event()
-
-    def total_kb(self) -> int:
-        return sum(memory_kb(pid).get("VmRSS", 0) for pid in self.pids)
-
-    def run(self) -> None:
-        deadline = time.monotonic() + self.max_seconds
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            self.peak_kb = max(self.peak_kb, self.total_kb())
-            self.stop.wait(self.interval)
-
-
 def post_all(port: int, cookies: dict, bodies: list[bytes]) -> list[tuple[int, float, str]]:
-    """Every body posted at the same moment; (status, seconds, start of the answer)."""
-    headers = {
-        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-        "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
-        "Referer": f"http://127.0.0.1:{port}/",
-        "HX-Request": "true",
-        "HX-Target": "gallery-items",
-    }
+    """Every body posted at the same moment; (status, seconds, the answer)."""
+    headers = htmx_form_headers(port, cookies, BOUNDARY)
     start = threading.Barrier(len(bodies))
 
     def one(body: bytes) -> tuple[int, float, str]:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
         try:
             start.wait(timeout=30)
-            t0 = time.monotonic()
-            connection.request("POST", "/edits/new/", body=body, headers=headers)
-            response = connection.getresponse()
-            text = response.read().decode(errors="replace")
-            return response.status, time.monotonic() - t0, text
+            return post_edit_form(connection, body, headers)
         finally:
             connection.close()
 
     with ThreadPoolExecutor(len(bodies)) as pool:
         return list(pool.map(one, bodies))
-
-
-def outcome(status: int, text: str) -> str:
-    """ "accepted", or the first error the form shows (shortened), or the HTTP status."""
-    if status == 200 and "data-has-errors" not in text:
-        return "accepted"
-    match = re.search(r'class="errorlist[^"]*">\s*<li>(.*?)</li>', text, re.S)
-    if match:
-        return f"refused: {html.unescape(re.sub(r'<[^>]+>', '', match.group(1)))[:70]}"
-    return f"HTTP {status}"
 
 
 def main() -> None:
@@ -177,12 +121,7 @@ def main() -> None:
         web = start_web(procs, env, port)
         session = sign_in(url)
         cookies = session.cookies.get_dict()
-        fields = {
-            "csrfmiddlewaretoken": cookies["csrftoken"],
-            "model": "gpt-image-1",
-            "quality": "low",
-            "size": "1024x1024",
-        }
+        fields = edit_form_fields(cookies)
         # Warm-up: both workers import the views and draw the home page before the baseline.
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda _: session.get(url + "/", timeout=30), range(8)))
@@ -198,24 +137,15 @@ def main() -> None:
             for i in range(requests_count)
         ]
         time.sleep(1)
-        workers = worker_pids(web.pid)
-        sampler = RssSampler(workers)
-        before_kb = sampler.total_kb()
-        peaks_reset = all(reset_peak(pid) for pid in workers)
-        sampler.start()
-        t0 = time.monotonic()
-        results = post_all(port, cookies, bodies)
-        wall = time.monotonic() - t0
-        sampler.stop.set()
-        sampler.join(timeout=5)
-        after_kb = sampler.total_kb()
-        hwms = [memory_kb(pid).get("VmHWM", 0) / 1024 for pid in workers]
+        with WebMemory(web.pid) as memory:
+            t0 = time.monotonic()
+            results = post_all(port, cookies, bodies)
+            wall = time.monotonic() - t0
 
         seconds = sorted(s for _, s, _ in results)
         outcomes: dict[str, int] = {}
         for status, _, text in results:
             outcomes[outcome(status, text)] = outcomes.get(outcome(status, text), 0) + 1
-        growth_mb = (sampler.peak_kb - before_kb) / 1024
         print(
             f"posts: {requests_count} at once × {images} photo(s) of "
             f"{len(bodies[0]) / MB:.1f} MB each; gunicorn 2 workers × 4 threads; "
@@ -226,17 +156,7 @@ def main() -> None:
             f"request seconds: min {seconds[0]:.2f}, median {statistics.median(seconds):.2f}, "
             f"max {seconds[-1]:.2f}; all done in {wall:.2f}"
         )
-        print(f"web RSS before:  {before_kb / 1024:8.1f} MB (sum over {len(workers)} workers)")
-        print(f"web RSS peak:    {sampler.peak_kb / 1024:8.1f} MB (sampled every 10 ms)")
-        print(f"web RSS after:   {after_kb / 1024:8.1f} MB")
-        print(
-            "worker VmHWM:    "
-            + ", ".join(f"{h:.1f}" for h in hwms)
-            + " MB"
-            + ("" if peaks_reset else " (not reset: includes the warm-up)")
-        )
-        verdict = "OK" if growth_mb <= 300 else "OVER TARGET"
-        print(f"growth:          {growth_mb:8.1f} MB (target ≤ 300 MB): {verdict}")
+        memory.report(target_mb=300)
     finally:
         procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)

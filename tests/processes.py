@@ -31,6 +31,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def manage(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`manage.py *args` in a process of its own with `env`; its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=check,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def query_read_only(db_path: Path, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    """Rows from an app's SQLite file, opened read-only: the app keeps writing meanwhile."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    db.row_factory = sqlite3.Row
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
+
+
 class ProcessStack:
     def __init__(self, data_dir: Path, base_url: str, **env: str) -> None:
         self.data_dir = data_dir
@@ -57,16 +80,7 @@ class ProcessStack:
         self.workers: list[subprocess.Popen] = []
 
     def manage(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        return done.stdout
+        return manage(self.env, *args).stdout
 
     def start_web(self) -> ProcessStack:
         self.manage("migrate", "--noinput", "-v0")
@@ -185,12 +199,7 @@ class ProcessStack:
     # -- reading the database -----------------------------------------------------------------
 
     def query(self, sql: str, *params) -> list[sqlite3.Row]:
-        db = sqlite3.connect(f"file:{self.data_dir / 'db.sqlite3'}?mode=ro", uri=True, timeout=20)
-        db.row_factory = sqlite3.Row
-        try:
-            return db.execute(sql, params).fetchall()
-        finally:
-            db.close()
+        return query_read_only(self.data_dir / "db.sqlite3", sql, params)
 
     def edits(self) -> list[sqlite3.Row]:
         return self.query(
