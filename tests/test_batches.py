@@ -47,6 +47,19 @@ def post_batch(client, images, *, htmx=True, **fields):
     return client.post(reverse("edit_create"), data, **(HTMX if htmx else {}))
 
 
+def create_batch_directly(studio, count: int, **extra) -> Batch:
+    """`services.create_batch` as the view calls it, for the editor: `count` small PNGs."""
+    return services.create_batch(
+        membership=studio.team.memberships.get(user=studio.editor),
+        model="gpt-image-1",
+        prompt="x",
+        params={},
+        images=photos(count),
+        facts=[ImageFacts("PNG", "image/png", 64, 64, False)] * count,
+        **extra,
+    )
+
+
 def stored_files(tmp_path) -> list:
     media = tmp_path / "media"
     return [p for p in media.rglob("*") if p.is_file()] if media.exists() else []
@@ -202,18 +215,9 @@ def test_the_rate_limit_is_checked_again_with_the_rows(studio, settings):
     settings.RETOUCH_RATE_LIMIT = "3/hour"
     make_edit(studio.team, studio.editor)
     make_edit(studio.team, studio.editor)
-    membership = studio.team.memberships.get(user=studio.editor)
-    facts = [ImageFacts("PNG", "image/png", 64, 64, False)] * 2
 
     with pytest.raises(services.limits.LimitReached, match="only 1 more edit now"):
-        services.create_batch(
-            membership=membership,
-            model="gpt-image-1",
-            prompt="x",
-            params={},
-            images=photos(2),
-            facts=facts,
-        )
+        create_batch_directly(studio, 2)
     assert not Batch.objects.exists()
 
 
@@ -231,8 +235,6 @@ def test_an_exhausted_budget_refuses_a_batch_before_anything_is_stored(ed_client
 
 
 def test_nothing_is_left_behind_when_storing_the_rows_fails(studio, tmp_path, monkeypatch):
-    membership = studio.team.memberships.get(user=studio.editor)
-    facts = [ImageFacts("PNG", "image/png", 64, 64, False)] * 3
     queued = []
 
     def enqueue_then_fail(edit):
@@ -243,15 +245,7 @@ def test_nothing_is_left_behind_when_storing_the_rows_fails(studio, tmp_path, mo
     monkeypatch.setattr(services, "enqueue_edit", enqueue_then_fail)
 
     with pytest.raises(RuntimeError):
-        services.create_batch(
-            membership=membership,
-            model="gpt-image-1",
-            prompt="x",
-            params={},
-            images=photos(3),
-            facts=facts,
-            mask=upload("mask.png", image_bytes(mode="RGBA")),
-        )
+        create_batch_directly(studio, 3, mask=upload("mask.png", image_bytes(mode="RGBA")))
     assert not Batch.objects.exists() and not Edit.objects.exists()
     assert not SourceImage.objects.exists() and not LedgerEntry.objects.exists()
     assert stored_files(tmp_path) == []

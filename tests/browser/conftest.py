@@ -11,7 +11,7 @@ from editor.simulator.server import Simulator
 
 from ..processes import PASSWORD, ProcessStack
 
-__all__ = ["PASSWORD", "sign_in", "start_edit"]
+__all__ = ["PASSWORD", "console_errors", "new_person_page", "sign_in", "start_edit"]
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -67,6 +67,24 @@ def sign_in(page, stack: ProcessStack, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(stack.url + "/")
+
+
+def console_errors(page) -> list[str]:
+    """The errors `page` reports from now on: a policy violation or a script error."""
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def new_person_page(browser, stack: ProcessStack, username: str, **page_options):
+    """A person of the test's own (the stack is shared by the session), signed in on a new
+    page; returns the page and the errors it reports from before the sign-in on."""
+    stack.create_user(username)
+    page = browser.new_page(**page_options)
+    errors = console_errors(page)
+    sign_in(page, stack, username)
+    return page, errors
 
 
 def start_edit(page, photo: Path, prompt: str) -> None:

@@ -6,7 +6,7 @@ import re
 import pytest
 from PIL import Image
 
-from .conftest import sign_in
+from .conftest import console_errors, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -24,9 +24,7 @@ def test_a_batch_fills_in_on_its_card(stack, browser, browser_simulator, tmp_pat
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    problems = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
+    problems = console_errors(page)
     sign_in(page, stack, "bea")
 
     choice = page.get_by_role("group", name="With several photos")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .conftest import sign_in, start_edit
+from .conftest import console_errors, sign_in, start_edit
 
 pytestmark = pytest.mark.browser
 
@@ -18,9 +18,7 @@ def test_pages_and_actions_run_within_the_policy(stack, browser, tmp_path):
     Image.new("RGB", (240, 120), (40, 90, 160)).save(photo)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = console_errors(page)
 
     response = page.goto(stack.url + "/accounts/login/")
     policy = response.headers["content-security-policy"]

@@ -7,7 +7,7 @@ import re
 import pytest
 from PIL import Image
 
-from .conftest import sign_in, start_edit
+from .conftest import new_person_page, sign_in, start_edit
 
 pytestmark = pytest.mark.browser
 
@@ -15,12 +15,10 @@ pytestmark = pytest.mark.browser
 def test_painted_mask_reaches_the_api_as_a_png_with_alpha_of_the_photos_size(
     stack, browser, browser_simulator, tmp_path, artifacts
 ):
-    stack.create_user("maya")
     browser_simulator.reset()
     photo = tmp_path / "room.png"
     Image.new("RGB", (400, 300), (90, 120, 200)).save(photo)
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    sign_in(page, stack, "maya")
+    page, _ = new_person_page(browser, stack, "maya", viewport={"width": 1280, "height": 1000})
     page.get_by_label("Photos", exact=True).set_input_files([str(photo)])
     # The default (gpt-image-2) takes no mask: choose a model that does.
     page.locator("#edit-form").get_by_label("Model", exact=True).select_option("gpt-image-1")

@@ -5,7 +5,7 @@ and gets the result."""
 import pytest
 from PIL import Image
 
-from .conftest import sign_in
+from .conftest import new_person_page
 
 pytestmark = pytest.mark.browser
 
@@ -13,15 +13,10 @@ pytestmark = pytest.mark.browser
 def test_pick_gpt_image_2_choose_sizes_fix_an_off_grid_custom_size_and_edit(
     stack, browser, browser_simulator, tmp_path, artifacts
 ):
-    stack.create_user("gina")
     browser_simulator.reset()
     photo = tmp_path / "street.png"
     Image.new("RGB", (640, 400), (60, 90, 160)).save(photo, "PNG")
-    page = browser.new_page(viewport={"width": 1280, "height": 1100})
-    errors: list[str] = []  # a policy violation or a script error shows up here
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    sign_in(page, stack, "gina")
+    page, errors = new_person_page(browser, stack, "gina", viewport={"width": 1280, "height": 1100})
     form = page.locator("#edit-form")
     page.get_by_label("Photos", exact=True).set_input_files([str(photo)])
     page.get_by_label("What should change?").fill("Make it a rainy evening")

@@ -4,7 +4,7 @@ detail page, picks the second by keyboard, and the card then shows that one."""
 import pytest
 from PIL import Image
 
-from .conftest import sign_in
+from .conftest import new_person_page
 
 pytestmark = pytest.mark.browser
 
@@ -14,15 +14,12 @@ PROMPT = "Put the teapot on a wooden shelf"
 def test_ask_for_two_results_pick_one_by_keyboard_and_the_card_shows_it(
     stack, browser, browser_simulator, tmp_path, artifacts
 ):
-    stack.create_user("valerie")
     browser_simulator.reset()
     photo = tmp_path / "teapot.png"
     Image.new("RGB", (400, 300), (180, 120, 60)).save(photo, "PNG")
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    errors: list[str] = []  # a policy violation or a script error shows up here
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    sign_in(page, stack, "valerie")
+    page, errors = new_person_page(
+        browser, stack, "valerie", viewport={"width": 1280, "height": 1000}
+    )
 
     form = page.locator("#edit-form")
     page.get_by_label("Photos", exact=True).set_input_files([str(photo)])
