@@ -11,7 +11,15 @@ import socket
 import pytest
 from PIL import Image
 
-from editor.upstream import Accepted, EditRequest, ImageInput, ImagesClient, UpstreamError
+from editor.upstream import (
+    Accepted,
+    EditRequest,
+    ImageInput,
+    ImagesClient,
+    InvalidEditRequest,
+    UpstreamError,
+    validate,
+)
 
 
 def encode(mode: str, size: tuple[int, int], fmt: str, color=(200, 40, 40)) -> bytes:
@@ -65,6 +73,32 @@ def edit_request(**overrides) -> EditRequest:
     }
     fields.update(overrides)
     return EditRequest(**fields)
+
+
+# A PNG's signature and nothing more: enough for validate(), which reads no pixels.
+PNG_SIGNATURE_ONLY = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
+
+
+def signature_only_png(
+    name: str = "photo.png", content_type: str = "image/png", size: int | None = None
+) -> ImageInput:
+    """A photo as validate() sees it; `size` bytes of zeros instead when given."""
+    data = PNG_SIGNATURE_ONLY if size is None else b"\0" * size
+    return ImageInput(filename=name, content_type=content_type, fileobj=io.BytesIO(data))
+
+
+def bare_edit_request(model: str = "gpt-image-1", **overrides) -> EditRequest:
+    """An edit request with only the fields every model needs, for validate()."""
+    fields = {"model": model, "prompt": "Make the sky pink", "images": [signature_only_png()]}
+    fields.update(overrides)
+    return EditRequest(**fields)
+
+
+def errors_of(req: EditRequest) -> dict[str, list[str]]:
+    """What validate() refuses in `req`, by field."""
+    with pytest.raises(InvalidEditRequest) as info:
+        validate(req)
+    return info.value.errors
 
 
 def assert_plain(message: str) -> None:

@@ -9,7 +9,6 @@ import pytest
 
 from editor.upstream import (
     MODELS,
-    EditRequest,
     ImageInput,
     InvalidEditRequest,
     ModelCapabilities,
@@ -17,15 +16,11 @@ from editor.upstream import (
 )
 from editor.upstream.capabilities import normalize_content_type, stream_size, validate
 
-from .client_helpers import EVERY_OPTION
+from .client_helpers import EVERY_OPTION, errors_of
+from .client_helpers import bare_edit_request as request
+from .client_helpers import signature_only_png as image
 
 MB = 1024 * 1024
-PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
-
-
-def image(name: str = "photo.png", content_type: str = "image/png", size: int | None = None):
-    data = PNG_BYTES if size is None else b"\0" * size
-    return ImageInput(filename=name, content_type=content_type, fileobj=io.BytesIO(data))
 
 
 def sparse_image(tmp_path, size: int, name: str = "big.png", content_type: str = "image/png"):
@@ -35,18 +30,6 @@ def sparse_image(tmp_path, size: int, name: str = "big.png", content_type: str =
         fh.truncate(size)
     fh = open(path, "rb")  # noqa: SIM115 - closed by the caller's fixture teardown
     return ImageInput(filename=name, content_type=content_type, fileobj=fh)
-
-
-def request(**overrides) -> EditRequest:
-    fields = {"model": "gpt-image-1", "prompt": "Make the sky pink", "images": [image()]}
-    fields.update(overrides)
-    return EditRequest(**fields)
-
-
-def errors_of(req: EditRequest) -> dict[str, list[str]]:
-    with pytest.raises(InvalidEditRequest) as info:
-        validate(req)
-    return info.value.errors
 
 
 def test_valid_gpt_image_request_passes_and_returns_capabilities():

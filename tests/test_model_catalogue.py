@@ -3,7 +3,6 @@ gpt-image-2 size grid, and validate() per model, each rule both ways."""
 
 from __future__ import annotations
 
-import io
 import json
 import random
 
@@ -11,30 +10,18 @@ import pytest
 
 from editor.upstream import (
     MODELS,
-    EditRequest,
-    ImageInput,
-    InvalidEditRequest,
     ModelCapabilities,
-    add_models,
-    can_stream,
-    check_offered,
-    check_size,
-    default_model,
+    catalogue,
     get_model,
     load_extra_models,
-    offered_models,
-    parse_model_names,
-    parse_service_setting,
-    response_format_for,
-    service_for,
-    size_preset_groups,
-    size_presets,
     validate,
 )
 from editor.upstream.modelspec import entry_problems
 from editor.upstream.sizes import GRID_PRESETS, nearest_grid_size, on_grid
 
-PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
+from .client_helpers import bare_edit_request as request
+from .client_helpers import errors_of
+from .client_helpers import signature_only_png as image
 
 # name: (services, takes a mask, most photos, size rule, max n, billing, result kinds)
 TABLE = {
@@ -62,22 +49,6 @@ TABLE = {
     "dall-e-2": ("openai", True, 1, "list", 10, "per_image", "url b64_json"),
 }
 GATEWAY_ONLY = [name for name, row in TABLE.items() if row[0] == "gateway"]
-
-
-def image(name: str = "photo.png", content_type: str = "image/png") -> ImageInput:
-    return ImageInput(filename=name, content_type=content_type, fileobj=io.BytesIO(PNG_BYTES))
-
-
-def request(model: str, **overrides) -> EditRequest:
-    fields = {"model": model, "prompt": "Make the sky pink", "images": [image()]}
-    fields.update(overrides)
-    return EditRequest(**fields)
-
-
-def errors_of(req: EditRequest) -> dict[str, list[str]]:
-    with pytest.raises(InvalidEditRequest) as info:
-        validate(req)
-    return info.value.errors
 
 
 def assert_one_plain_sentence(message: str) -> None:
@@ -151,7 +122,7 @@ def test_nano_banana_takes_no_settings_and_always_answers_with_a_link():
     ],
 )
 def test_which_models_stream_partial_images_where(name, service, streams):
-    assert can_stream(name, service) is streams
+    assert catalogue.can_stream(name, service) is streams
 
 
 # -- which service, which models -------------------------------------------------------------
@@ -171,38 +142,41 @@ def test_which_models_stream_partial_images_where(name, service, streams):
     ],
 )
 def test_the_service_is_told_from_the_base_url_unless_overridden(base_url, override, service):
-    assert service_for(base_url, override) == service
+    assert catalogue.service_for(base_url, override) == service
 
 
 def test_an_unknown_service_setting_is_refused_naming_the_choices():
-    assert parse_service_setting(" OpenAI ") == "openai"
-    assert parse_service_setting(None) == "auto"
+    assert catalogue.parse_service_setting(" OpenAI ") == "openai"
+    assert catalogue.parse_service_setting(None) == "auto"
     with pytest.raises(ValueError, match="auto, gateway or openai"):
-        parse_service_setting("azure")
+        catalogue.parse_service_setting("azure")
 
 
 def test_each_service_offers_the_models_it_serves():
-    gateway = [m.name for m in offered_models("gateway")]
-    openai = [m.name for m in offered_models("openai")]
+    gateway = [m.name for m in catalogue.offered_models("gateway")]
+    openai = [m.name for m in catalogue.offered_models("openai")]
     assert gateway[0] == "gpt-image-2"
     assert "gpt-image-1-mini" not in gateway and "dall-e-2" not in gateway
     assert set(gateway) == set(GATEWAY_ONLY) | {"gpt-image-1", "gpt-image-1.5"}
     assert openai == ["gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini", "dall-e-2"]
-    assert [m.name for m in offered_models("unknown")] == list(MODELS)
+    assert [m.name for m in catalogue.offered_models("unknown")] == list(MODELS)
 
 
 def test_retouch_models_narrows_the_offer():
-    only = parse_model_names(" nano-banana , gpt-image-2,,nano-banana ")
+    only = catalogue.parse_model_names(" nano-banana , gpt-image-2,,nano-banana ")
     assert only == ("nano-banana", "gpt-image-2")
-    assert [m.name for m in offered_models("gateway", only)] == ["gpt-image-2", "nano-banana"]
+    assert [m.name for m in catalogue.offered_models("gateway", only)] == [
+        "gpt-image-2",
+        "nano-banana",
+    ]
     # A name the service does not serve stays out.
-    assert offered_models("openai", ("nano-banana",)) == []
-    assert parse_model_names("") == ()
+    assert catalogue.offered_models("openai", ("nano-banana",)) == []
+    assert catalogue.parse_model_names("") == ()
 
 
 def test_retouch_models_with_an_unknown_name_is_refused():
     with pytest.raises(ValueError, match="gpt-9000"):
-        parse_model_names("gpt-image-2, gpt-9000")
+        catalogue.parse_model_names("gpt-image-2, gpt-9000")
 
 
 @pytest.mark.parametrize(
@@ -216,22 +190,22 @@ def test_retouch_models_with_an_unknown_name_is_refused():
     ],
 )
 def test_the_default_is_the_services_recommended_model_when_offered(service, only, default):
-    assert default_model(service, only) == default
+    assert catalogue.default_model(service, only) == default
 
 
 def test_a_model_posted_by_hand_that_is_not_offered_gets_one_sentence():
-    assert check_offered("gpt-image-2", "gateway") is None
-    message = check_offered("gpt-image-2", "openai")
+    assert catalogue.check_offered("gpt-image-2", "gateway") is None
+    message = catalogue.check_offered("gpt-image-2", "openai")
     assert "not offered at OpenAI" in message and "GPT Image 1.5" in message
     assert_one_plain_sentence(message)
-    assert "does not know" in check_offered("gpt-9000", "gateway")
+    assert "does not know" in catalogue.check_offered("gpt-9000", "gateway")
 
 
 # -- sizes -----------------------------------------------------------------------------------
 
 
 def test_gpt_image_2_presets_come_grouped_by_resolution_and_shape():
-    groups = size_preset_groups("gpt-image-2")
+    groups = catalogue.size_preset_groups("gpt-image-2")
     assert list(groups) == ["1K", "2K", "4K"]
     for presets in groups.values():
         assert [p.shape for p in presets] == ["square", "landscape", "portrait", "16:9", "9:16"]
@@ -244,16 +218,20 @@ def test_gpt_image_2_presets_come_grouped_by_resolution_and_shape():
 
 
 def test_fixed_size_models_offer_their_list_and_nano_banana_none():
-    assert [p.value for p in size_presets("gpt-image-1")] == ["1024x1024", "1536x1024", "1024x1536"]
-    assert list(size_preset_groups("dall-e-2")) == ["Small", "1K"]
-    assert size_presets("nano-banana") == []
+    assert [p.value for p in catalogue.size_presets("gpt-image-1")] == [
+        "1024x1024",
+        "1536x1024",
+        "1024x1536",
+    ]
+    assert list(catalogue.size_preset_groups("dall-e-2")) == ["Small", "1K"]
+    assert catalogue.size_presets("nano-banana") == []
 
 
 @pytest.mark.parametrize(
     "size", ["auto", "1024x1024", "2048x1152", "3840x2160", "2880x2880", "816x816", "3456x1152"]
 )
 def test_sizes_on_the_grid_pass(size):
-    assert check_size("gpt-image-2", size) is None
+    assert catalogue.check_size("gpt-image-2", size) is None
     assert validate(request("gpt-image-2", size=size))
 
 
@@ -268,7 +246,7 @@ def test_sizes_on_the_grid_pass(size):
     ],
 )
 def test_a_size_off_the_grid_is_refused_with_the_nearest_that_works(size, reason, nearest):
-    message = check_size("gpt-image-2", size)
+    message = catalogue.check_size("gpt-image-2", size)
     assert reason in message
     assert message.endswith(f"the nearest it can make is {nearest}.")
     assert_one_plain_sentence(message)
@@ -276,10 +254,10 @@ def test_a_size_off_the_grid_is_refused_with_the_nearest_that_works(size, reason
 
 
 def test_sizes_typed_loosely_are_answered_with_how_to_write_them():
-    assert check_size("gpt-image-2", "2048 × 1152") == (
+    assert catalogue.check_size("gpt-image-2", "2048 × 1152") == (
         "Write the size as 2048x1152, without spaces or units."
     )
-    assert "such as 2048x1152" in check_size("gpt-image-2", "big")
+    assert "such as 2048x1152" in catalogue.check_size("gpt-image-2", "big")
 
 
 def test_the_nearest_size_is_always_on_the_grid_and_a_valid_size_is_its_own_nearest():
@@ -292,12 +270,12 @@ def test_the_nearest_size_is_always_on_the_grid_and_a_valid_size_is_its_own_near
 
 
 def test_fixed_list_and_sizeless_models_name_their_rule():
-    assert check_size("dall-e-2", "300x300") == (
+    assert catalogue.check_size("dall-e-2", "300x300") == (
         "DALL·E 2 takes a size of 256x256, 512x512 or 1024x1024, not “300x300”."
     )
-    assert "2048x2048" in check_size("gpt-image-1", "2048x2048")
-    assert "does not take a size" in check_size("nano-banana", "1024x1024")
-    assert check_size("nano-banana", None) is None
+    assert "2048x2048" in catalogue.check_size("gpt-image-1", "2048x2048")
+    assert "does not take a size" in catalogue.check_size("nano-banana", "1024x1024")
+    assert catalogue.check_size("nano-banana", None) is None
 
 
 # -- validate(), per model, each rule both ways ------------------------------------------------
@@ -400,7 +378,7 @@ def test_an_unknown_model_is_refused_in_one_sentence():
     ],
 )
 def test_the_response_format_follows_service_model_and_n(name, service, n, preferred, sent):
-    assert response_format_for(name, service, n, preferred) == sent
+    assert catalogue.response_format_for(name, service, n, preferred) == sent
 
 
 # -- a deployment's own models ---------------------------------------------------------------
@@ -416,10 +394,10 @@ def test_extra_models_from_json_copy_an_entry_and_become_usable(restore_models):
     )  # fmt: skip
     extra = load_extra_models(raw)
     assert [m.name for m in extra] == ["gpt-image-3", "dall-e-2"]
-    assert parse_model_names("gpt-image-3", extra) == ("gpt-image-3",)
-    assert add_models(extra) == ["gpt-image-3", "dall-e-2"]
+    assert catalogue.parse_model_names("gpt-image-3", extra) == ("gpt-image-3",)
+    assert catalogue.add_models(extra) == ["gpt-image-3", "dall-e-2"]
     assert get_model("gpt-image-3").size_on_grid
-    assert "dall-e-2" in [m.name for m in offered_models("gateway")]
+    assert "dall-e-2" in [m.name for m in catalogue.offered_models("gateway")]
     assert validate(request("gpt-image-3", n=4, size="2048x1152"))
     assert errors_of(request("gpt-image-3", n=5))["n"] == ["Ask for between 1 and 4 results."]
 
