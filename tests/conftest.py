@@ -3,6 +3,7 @@ import pytest
 from editor.simulator.server import Simulator
 
 from .factories import Studio, make_studio, make_user
+from .simulator_helpers import callback_receiver
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +20,13 @@ def sim(simulator):
     simulator.reset()
     yield simulator
     simulator.reset()
+
+
+@pytest.fixture
+def receiver():
+    """A local HTTP server that keeps every callback POSTed to it."""
+    with callback_receiver() as server:
+        yield server
 
 
 # --- Django fixtures -----------------------------------------------------------------

@@ -8,6 +8,7 @@ rest of the suite and must behave like the wire.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import re
@@ -17,7 +18,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 import requests
 from PIL import Image
 
@@ -195,9 +195,9 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(name="receiver")
+@contextlib.contextmanager
 def callback_receiver():
-    """A local HTTP server that keeps every callback POSTed to it."""
+    """A local HTTP server that keeps every callback POSTed to it (the ``receiver`` fixture)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     server.daemon_threads = True
     server.received = []
@@ -207,10 +207,22 @@ def callback_receiver():
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
     thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def assert_one_rate_limit_then_success(sim: Simulator, send, retry_after: int) -> None:
+    """A pushed 429 fault answers the next request in the gateway's shape with Retry-After;
+    used up, it lets the request after succeed. `send(sim)` makes the request."""
+    sim.push_fault("http", status=429, retry_after=retry_after)
+    response = send(sim)
+    assert_gateway_error(response, 429, "too_many_requests")
+    assert response.headers["Retry-After"] == str(retry_after)
+    assert send(sim).status_code == 200
 
 
 def submit_with_callback(sim: Simulator, url: str, fields: dict | None = None) -> str:

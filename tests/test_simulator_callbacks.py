@@ -10,7 +10,6 @@ import time
 from PIL import Image
 
 from .simulator_helpers import (
-    callback_receiver,  # noqa: F401 - the ``receiver`` fixture
     closed_port,
     submit_with_callback,
     tasks_call,

@@ -13,7 +13,6 @@ import requests
 
 from .simulator_helpers import (
     ROOT,
-    callback_receiver,  # noqa: F401 - the ``receiver`` fixture
     edit,
     png_file,
     submit_with_callback,

@@ -14,7 +14,7 @@ from PIL import Image
 from .simulator_helpers import (
     AUTH,
     assert_gateway_error,
-    callback_receiver,  # noqa: F401 - the ``receiver`` fixture
+    assert_one_rate_limit_then_success,
     decode_b64,
     edit,
     generate,
@@ -218,11 +218,7 @@ def test_a_callback_fault_applies_to_a_generation(sim, receiver):
 
 
 def test_an_http_fault_answers_a_generation_then_the_next_one_succeeds(sim):
-    sim.push_fault("http", status=429, retry_after=3)
-    response = generate(sim)
-    assert_gateway_error(response, 429, "too_many_requests")
-    assert response.headers["Retry-After"] == "3"
-    assert generate(sim).status_code == 200
+    assert_one_rate_limit_then_success(sim, generate, retry_after=3)
     assert [r.status for r in sim.generation_requests] == [429, 200]
 
 

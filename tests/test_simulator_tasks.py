@@ -7,7 +7,6 @@ import pytest
 from .simulator_helpers import (
     SQUARE,
     assert_gateway_error,
-    callback_receiver,  # noqa: F401 - the ``receiver`` fixture
     edit,
     png_file,
     submit_with_callback,
