@@ -62,7 +62,8 @@ def test_ask_for_two_results_pick_one_by_keyboard_and_the_card_shows_it(
     assert first.get_attribute("aria-pressed") == "false"
     assert page.evaluate("document.activeElement.id") == "pick-1"
     assert page.evaluate("window.__noReload") == "still here"
-    assert page.locator("#result-1.is-picked").count() == 1
+    # htmx settles the swapped elements' classes a moment after the swap: wait for it.
+    page.locator("#result-1.is-picked").wait_for()
     page.screenshot(path=str(artifacts / "variants-picked.png"), full_page=True)
 
     # The whole team sees the pick: the card now shows just that result.
