@@ -155,7 +155,7 @@ CASES = [
     ),
     Case("login", "GET", everyone(Outcome(302)) | {"anonymous": READ}),
     Case("logout", "POST", everyone(Outcome(302))),
-    Case("signup", "GET", everyone(NOT_FOUND), why="off-by-default"),
+    Case("signup", "GET", everyone(FORBIDDEN), why="off-by-default"),
     # --- Teams ----------------------------------------------------------------------
     Case("team_create", "GET", everyone(READ) | {"anonymous": LOGIN}),
     Case(
@@ -250,6 +250,8 @@ CASES = [
     ),
     Case("edit_options", "GET", everyone(READ) | {"anonymous": LOGIN}),
     Case("usage", "GET", CURRENT_TEAM_PAGE),
+    # Staff only: everyone else is sent to the admin's sign-in (tests/test_staff_spend.py).
+    Case("staff_spend", "GET", everyone(Outcome(302))),
     Case(
         "gallery_updates",
         "GET",

@@ -19,12 +19,12 @@ def _someone_exists():
 
 
 def test_sign_up_is_off_by_default(client):
-    assert client.get(reverse("signup")).status_code == 404
+    assert client.get(reverse("signup")).status_code == 403
     response = client.post(
         reverse("signup"),
         {"username": "newbie", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
     )
-    assert response.status_code == 404
+    assert response.status_code == 403
     assert not get_user_model().objects.filter(username="newbie").exists()
     login = client.get(reverse("login")).content.decode()
     assert reverse("signup") not in login
@@ -53,3 +53,12 @@ def test_sign_up_explains_a_weak_password(client, settings):
     assert response.status_code == 200
     assert "too short" in response.content.decode()
     assert not get_user_model().objects.filter(username="newbie").exists()
+
+
+def test_sign_up_without_an_invitation_explains_how_to_get_one(client):
+    response = client.get(reverse("signup"))
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "Retouch is invite-only here: ask someone in your team for an invitation link." in body
+    assert "Nothing here" not in body
+    assert reverse("login") in body

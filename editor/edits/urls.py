@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import batches, usage, views, webhooks
+from . import batches, spend, usage, views, webhooks
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("edits/updates/", views.gallery_updates, name="gallery_updates"),
     path("usage/", usage.team_usage, name="usage"),
     path("batches/<int:pk>/", batches.detail, name="batch_detail"),
+    path("staff/spend/", spend.staff_spend, name="staff_spend"),
     path("batches/<int:pk>/retry/", batches.retry, name="batch_retry"),
     path("batches/<int:pk>/download/", batches.download, name="batch_download"),
     path("batches/<int:pk>/delete/", batches.delete, name="batch_delete"),

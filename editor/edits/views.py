@@ -103,7 +103,7 @@ def model_options(request: HttpRequest) -> HttpResponse:
 def create(request: HttpRequest) -> HttpResponse:
     membership = membership_for(request)
     if not membership.can(Action.CREATE_EDIT):
-        raise PermissionDenied("Viewers can look and download, but not start edits.")
+        raise PermissionDenied(membership.edit_refusal)
     # The limits first: someone over one costs no image checks at all. The form is shown
     # again with the words typed (no file is opened); nothing is stored or sent.
     refusal = limits.refusal_for_new_edit(

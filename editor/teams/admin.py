@@ -11,7 +11,12 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "is_personal", "created_at"]
+    """Staff set each team's monthly budget here, personal teams included (they start
+    with RETOUCH_PERSONAL_BUDGET_USD)."""
+
+    list_display = ["name", "is_personal", "monthly_budget_usd", "created_at"]
+    list_editable = ["monthly_budget_usd"]
+    list_filter = ["is_personal"]
     search_fields = ["name", "memberships__user__username"]
     inlines = [MembershipInline]
 

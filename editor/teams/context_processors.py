@@ -1,7 +1,8 @@
 from django.http import HttpRequest
 
+from . import personal
 from .models import Team
-from .permissions import membership_for
+from .permissions import NoTeamYet, membership_for
 
 
 def current_team(request: HttpRequest) -> dict:
@@ -11,7 +12,14 @@ def current_team(request: HttpRequest) -> dict:
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
     user = request.user
+    try:
+        membership = membership_for(request)
+    except NoTeamYet:
+        membership = None
+    teams = Team.objects.for_user(user)
+    if not personal.are_listed():
+        teams = teams.filter(is_personal=False)
     return {
-        "membership": membership_for(request),
-        "user_teams": lambda: list(Team.objects.for_user(user).order_by("-is_personal", "name")),
+        "membership": membership,
+        "user_teams": lambda: list(teams.order_by("-is_personal", "name")),
     }

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from . import personal
 from .roles import Action, Role, role_allows
 
 
@@ -31,7 +32,12 @@ class TeamManager(models.Manager.from_queryset(TeamQuerySet)):
         """Every person starts with a team of their own, so nothing they make is ever
         owned by a user alone."""
         name = f"{user.get_short_name() or user.get_username()}'s team"
-        team = self.create(name=name[:100], is_personal=True, created_by=user)
+        team = self.create(
+            name=name[:100],
+            is_personal=True,
+            created_by=user,
+            monthly_budget_usd=personal.default_budget(),
+        )
         Membership.objects.create(team=team, user=user, role=Role.OWNER)
         return team
 
@@ -132,7 +138,24 @@ class Membership(models.Model):
         return self.can(Action.MANAGE_TEAM)
 
     def can(self, action: str) -> bool:
-        return role_allows(self.role, action)
+        return role_allows(self.effective_role, action)
+
+    @property
+    def effective_role(self) -> str:
+        """The role the rules apply: in a personal team that staff let look but not
+        spend (RETOUCH_PERSONAL_TEAMS `view` or `off`), an owner acts as a viewer."""
+        if self.team.is_personal and not personal.may_edit():
+            return Role.VIEWER
+        return self.role
+
+    @property
+    def edit_refusal(self) -> str:
+        """Why this member may not start edits, in plain words; empty when they may."""
+        if self.can(Action.CREATE_EDIT):
+            return ""
+        if self.team.is_personal and not personal.may_edit():
+            return personal.REFUSAL
+        return "Viewers can look and download, but not start edits."
 
     @transaction.atomic
     def change_role(self, role: str, *, by) -> None:

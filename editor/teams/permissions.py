@@ -24,9 +24,15 @@ from django.shortcuts import get_object_or_404
 if TYPE_CHECKING:
     from editor.edits.models import Batch, Edit
 
+from . import personal
 from .models import Invitation, Membership, Profile, Team
 from .roles import Action
 from .roles import role_allows as role_allows  # asked here too: the one module for rules
+
+NO_TEAM = (
+    "You are not in a team yet. Retouch is invite-only here: ask someone in your team "
+    "for an invitation link, or create a team."
+)
 
 
 def can_change_edit(membership: Membership, edit: Edit) -> bool:
@@ -38,11 +44,17 @@ def can_change_edit(membership: Membership, edit: Edit) -> bool:
     return membership.can(Action.CHANGE_OWN_EDIT) and edit.created_by_id == membership.user_id
 
 
+class NoTeamYet(PermissionDenied):
+    """A signed-in person in no team, where personal teams are off."""
+
+
 def membership_for(request: HttpRequest) -> Membership:
     """The signed-in user's membership in their current team.
 
     Falls back to any team they belong to (and remembers it) when the remembered one
-    is gone; creates a personal team for a user who somehow has none.
+    is gone; creates a personal team for a user who somehow has none. Where personal
+    teams are off (RETOUCH_PERSONAL_TEAMS=off), shared teams come first and a person
+    in no team gets `NoTeamYet` (a 403 saying how to join one).
     """
     user = request.user
     if not user.is_authenticated:
@@ -50,23 +62,29 @@ def membership_for(request: HttpRequest) -> Membership:
     cached = getattr(request, "_retouch_membership", None)
     if cached is not None:
         return cached
+    listed = personal.are_listed()
     # The usual case in one query: the membership in the team the profile remembers.
-    membership = (
-        Membership.objects.select_related("team")
-        .filter(user=user, team__profile__user=user)
-        .first()
+    remembered = Membership.objects.select_related("team").filter(
+        user=user, team__profile__user=user
     )
+    if not listed:
+        remembered = remembered.filter(team__is_personal=False)
+    membership = remembered.first()
     if membership is None:
         profile, _ = Profile.objects.get_or_create(user=user)
+        order = "-team__is_personal" if listed else "team__is_personal"
         membership = (
             Membership.objects.select_related("team")
             .filter(user=user)
-            .order_by("-team__is_personal", "team_id")
+            .order_by(order, "team_id")
             .first()
         )
-        if membership is None:
-            Team.objects.create_personal(user)
-            membership = Membership.objects.select_related("team").get(user=user)
+        if membership is None or (membership.team.is_personal and not listed):
+            if not personal.are_created():
+                raise NoTeamYet(NO_TEAM)
+            if membership is None:
+                Team.objects.create_personal(user)
+                membership = Membership.objects.select_related("team").get(user=user)
         profile.current_team = membership.team
         profile.save(update_fields=["current_team"])
     membership.user = user  # the same row; saves loading it again

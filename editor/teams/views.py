@@ -103,7 +103,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     """Self sign-up, only when RETOUCH_OPEN_SIGNUP is on; otherwise people arrive
     through an invitation link (see `invitation_join`)."""
     if not settings.RETOUCH_OPEN_SIGNUP:
-        raise Http404("Sign-up is by invitation only.")
+        # Not a bare "Nothing here": someone who found the page needs to hear how to get in.
+        return render(request, "teams/invite_only.html", status=403)
     if request.user.is_authenticated:
         return redirect("home")
     form = SignUpForm(request.POST or None)
