@@ -32,23 +32,62 @@
     }
   });
 
-  // Before/after slider: a native range input, so it is keyboard operable as is.
-  document.addEventListener("input", (event) => {
-    const range = event.target.closest("[data-compare-range]");
-    if (!range) return;
-    const stage = range.closest(".compare").querySelector("[data-compare]");
+  // Before/after slider: the native range input under the picture is the keyboard
+  // control (arrow keys, Home/End, Page Up/Down); a drag anywhere on the picture moves
+  // the same input, so the two always agree.
+  function showSplit(range) {
+    const stage = range.closest("[data-compare-box]").querySelector("[data-compare]");
     const value = Number(range.value);
     stage.style.setProperty("--split", value + "%");
     range.setAttribute(
       "aria-valuetext",
       value + "% original, " + (100 - value) + "% result"
     );
+  }
+
+  document.addEventListener("input", (event) => {
+    const range = event.target.closest("[data-compare-range]");
+    if (range) showSplit(range);
   });
+
+  function dragTo(stage, clientX) {
+    const range = stage.closest("[data-compare-box]").querySelector("[data-compare-range]");
+    const box = stage.getBoundingClientRect();
+    const value = Math.round(((clientX - box.left) / box.width) * 100);
+    range.value = String(Math.min(100, Math.max(0, value)));
+    showSplit(range);
+  }
+
+  document.addEventListener("pointerdown", (event) => {
+    const stage = event.target.closest("[data-compare]");
+    if (!stage || event.button !== 0) return;
+    event.preventDefault();
+    stage.setPointerCapture(event.pointerId);
+    stage.dataset.dragging = "";
+    dragTo(stage, event.clientX);
+    // The keyboard carries on from where the pointer left the split.
+    stage.closest("[data-compare-box]").querySelector("[data-compare-range]")
+      .focus({ preventScroll: true });
+  });
+
+  document.addEventListener("pointermove", (event) => {
+    const stage = event.target.closest("[data-compare]");
+    if (stage && "dragging" in stage.dataset) dragTo(stage, event.clientX);
+  });
+
+  for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+    document.addEventListener(type, (event) => {
+      const stage = event.target.closest && event.target.closest("[data-compare]");
+      if (stage) delete stage.dataset.dragging;
+    });
+  }
 
   // The compare stage takes the result's shape (a style attribute would be refused).
   htmx.onLoad((root) => {
     for (const stage of root.querySelectorAll("[data-compare][data-aspect]")) {
-      stage.style.aspectRatio = stage.dataset.aspect;
+      const [width, height] = stage.dataset.aspect.split("/").map(Number);
+      const box = stage.closest("[data-compare-box]") || stage;
+      if (width > 0 && height > 0) box.style.setProperty("--ratio", String(width / height));
     }
   });
 

@@ -2,6 +2,7 @@ from django import template
 
 from editor.edits.form_options import CHOICE_LABELS, OPTION_LABELS
 from editor.upstream import MODELS
+from editor.upstream.sizes import SHAPE_LABELS, parse_size, shape_of
 
 register = template.Library()
 
@@ -49,3 +50,21 @@ def tokens(value) -> str:
         return f"{int(value):,}"
     except (TypeError, ValueError):
         return "—"
+
+
+@register.filter
+def model_tagline(name: str) -> str:
+    """The catalogue's few words on a model (`Best quality`); empty when it has none."""
+    model = MODELS.get(name)
+    return model.tagline if model else ""
+
+
+@register.filter
+def size_words(value) -> str:
+    """`1024x1536` → `Portrait, 1024 by 1536 pixels` (a multiplication sign for "by");
+    `auto` → `Automatic (the model decides)`: the size asked for, as a person says it."""
+    parsed = parse_size(value)
+    if parsed is None:
+        return "Automatic (the model decides)" if value == "auto" else str(value or "")
+    width, height = parsed
+    return f"{SHAPE_LABELS[shape_of(width, height)]}, {width} × {height} pixels"
