@@ -263,6 +263,16 @@ CASES = [
     # (the editor's own edit has succeeded: allowed, but there is nothing to retry)
     Case("edit_retry", "POST", editors(REFUSED), kwargs=edit_kwargs, why="editors-own"),
     Case("edit_retry", "POST", owners(WROTE), kwargs=owners_edit_kwargs, why="someone-elses"),
+    # Cancelling too (neither edit is queued: allowed, but there is nothing to cancel).
+    Case("edit_cancel", "POST", editors(REFUSED), kwargs=edit_kwargs, why="editors-own"),
+    Case("edit_cancel", "POST", owners(REFUSED), kwargs=owners_edit_kwargs, why="someone-elses"),
+    # A preference of one's own, whatever one's team or role.
+    Case(
+        "edit_more_options",
+        "POST",
+        everyone(Outcome(302, changes=None)) | {"anonymous": LOGIN},
+        data=lambda w: {"open": "1"},
+    ),
     Case("edit_delete", "GET", editors(READ), kwargs=edit_kwargs, why="editors-own"),
     Case("edit_delete", "POST", editors(WROTE), kwargs=edit_kwargs, why="editors-own"),
     Case("edit_delete", "POST", owners(WROTE), kwargs=owners_edit_kwargs, why="someone-elses"),

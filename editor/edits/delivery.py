@@ -300,7 +300,23 @@ def finish(edit: Edit, result: EditResult) -> str:
             request_id=result.request_id or "",
         )
         return "failed"
-    return "succeeded" if stored else "lease-lost"
+    if not stored:
+        return "lease-lost"
+    _make_thumbnails(edit)
+    return "succeeded"
+
+
+def _make_thumbnails(edit: Edit) -> None:
+    """The gallery thumbnails, made here in the finishing task right after the results
+    are stored, so the card that turns "Done" at the next poll shows its picture at once
+    instead of waiting on the first look to decode it. Each decode holds one of this
+    process's decode slots; one that cannot be made now (no slot in time, an image that
+    does not decode) is left to the first look (ResultImage.ensure_thumbnail)."""
+    for result in edit.results.all():
+        try:
+            result.ensure_thumbnail()
+        except OSError as exc:  # storage trouble: the result itself is stored and shown
+            log.warning("Edit %s: thumbnail %s not made (%s)", edit.pk, result.position, exc)
 
 
 def after_failure(edit: Edit, exc: UpstreamError) -> str:

@@ -183,6 +183,12 @@ class ModelOptions:
         return [self[name] for name in names]
 
     @property
+    def more_options_have_errors(self) -> bool:
+        """An error inside "More options" opens it, whatever the person's preference."""
+        names = [*self.option_names, "size_width", "size_height", "mask"]
+        return self.is_bound and any(name in self.errors for name in names)
+
+    @property
     def offer_key(self) -> str:
         """What the model picker depends on, for the cache of the drawn form."""
         return f"{self.service}:{','.join(name for name, _ in self.model_choices)}"

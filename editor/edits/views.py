@@ -12,6 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
+from editor.teams.models import Profile
 from editor.teams.permissions import Action, can_change_edit, get_edit_for_user, membership_for
 from editor.teams.views import needs_first_admin
 
@@ -257,6 +258,32 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
         edit = Edit.objects.for_gallery().with_star_for(request.user).get(pk=edit.pk)
         return render(request, "edits/retried.html", {"edit": edit})
     return redirect("edit_detail", pk=edit.pk)
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Withdraw an edit still waiting in line (the retry rule: editors their own, owners
+    anyone's). One that has started meanwhile is left to finish, and the card says so."""
+    edit, _ = get_edit_for_user(request, pk, Action.CHANGE_OWN_EDIT)
+    if edit.is_cancellable and not edit.cancel(by=request.user):
+        messages.info(request, "This edit had already started, so it was not cancelled.")
+    if request.htmx:
+        edit = Edit.objects.for_gallery().with_star_for(request.user).get(pk=edit.pk)
+        return render(request, "edits/home.html#card", {"edit": edit})
+    return redirect(_safe_next(request, reverse("home")))
+
+
+@login_required
+@require_POST
+def more_options(request: HttpRequest) -> HttpResponse:
+    """Remember whether this person keeps the form's "More options" open (`open=1`):
+    on the profile, so the server draws the form that way on every device and after
+    every swap (a model change redraws that part)."""
+    Profile.remember_more_options(request.user, request.POST.get("open") == "1")
+    if request.htmx:
+        return HttpResponse(status=204)
+    return redirect("home")
 
 
 @login_required

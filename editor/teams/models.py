@@ -222,9 +222,20 @@ class Profile(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
     )
     current_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
+    # Whether the edit form's "More options" starts open: closed for newcomers, who need
+    # only the photos, the words and the model; remembered once someone opens it.
+    shows_more_options = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"
+
+    @classmethod
+    def shows_more_options_for(cls, user) -> bool:
+        return cls.objects.filter(user=user, shows_more_options=True).exists()
+
+    @classmethod
+    def remember_more_options(cls, user, shown: bool) -> None:
+        cls.objects.update_or_create(user=user, defaults={"shows_more_options": shown})
 
     @classmethod
     def remember(cls, user, team: Team) -> None:

@@ -113,6 +113,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         "GPT Image 2",
         "Best quality",
         "The gateway's recommended model: sharp results up to 4K, billed per image.",
+        typical_seconds=60,
     ),
     _entry(
         _GPT_IMAGE_2,
@@ -120,6 +121,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         "GPT Image 2.5 Flare",
         "Fastest",
         "Quick drafts and variations, up to 4K, billed per image.",
+        typical_seconds=25,
     ),
     _entry(
         _GPT_IMAGE_2,
@@ -127,6 +129,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         "GPT Image 2.5 Sunburst",
         "Keeps faces and text",
         "High fidelity: keeps faces, logos and lettering from your photos.",
+        typical_seconds=70,
     ),
     _entry(
         _GPT_IMAGE_2,
@@ -136,6 +139,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         "GPT Image 2 through OpenAI's own API: paints only where your mask is clear; "
         "billed per token.",
         **_OFFICIAL,
+        typical_seconds=60,
     ),
     _entry(
         _GPT_IMAGE_2,
@@ -144,6 +148,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         "Fast, takes a mask",
         "Flare through OpenAI's own API, with a mask; billed per token.",
         **_OFFICIAL,
+        typical_seconds=25,
     ),
     _entry(
         _GPT_IMAGE_2,
@@ -152,6 +157,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         "Keeps faces and text, takes a mask",
         "Sunburst through OpenAI's own API, with a mask; billed per token.",
         **_OFFICIAL,
+        typical_seconds=70,
     ),
     _entry(
         _GPT_IMAGE_2,
@@ -159,6 +165,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         "GPT Image 2 (second route)",
         "Second route",
         "GPT Image 2 by the gateway's other route: try it when the first is busy.",
+        typical_seconds=60,
     ),
     _entry(
         _GPT_IMAGE,
@@ -166,6 +173,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         "GPT Image 1.5",
         "Precise edits",
         "OpenAI's current model: follows masks closely and keeps details; billed per token.",
+        typical_seconds=45,
     ),
     _entry(
         _GPT_IMAGE,
@@ -173,6 +181,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         "GPT Image 1",
         "The original",
         "The model Retouch started with: up to 1536 pixels, billed per token.",
+        typical_seconds=50,
     ),
     _entry(
         _GPT_IMAGE,
@@ -184,6 +193,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         streams_at=(OPENAI,),
         options=tuple(o for o in OPTIONS if o != "input_fidelity"),
         input_fidelities=(),
+        typical_seconds=25,
     ),
     _entry(
         _NANO_BANANA,
@@ -191,6 +201,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         "Nano Banana Pro",
         "Best at lettering",
         "Google's strongest image model: one photo, one result; billed per edit.",
+        typical_seconds=30,
     ),
     _entry(
         _NANO_BANANA,
@@ -198,6 +209,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         "Nano Banana 2",
         "Simple and sharp",
         "Google's newer Nano Banana: one photo, one result, no settings; billed per edit.",
+        typical_seconds=15,
     ),
     _entry(
         _NANO_BANANA,
@@ -205,6 +217,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         "Nano Banana",
         "Simplest",
         "Google's Gemini image model: one photo, one result, no settings; billed per edit.",
+        typical_seconds=12,
     ),
     ModelCapabilities(
         name="dall-e-2",
@@ -225,6 +238,7 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         response_format_at_openai=True,
         image_field="image",
         billing="per_image",
+        typical_seconds=15,
     ),
 )
 

@@ -122,6 +122,11 @@ class ModelCapabilities:
     # says the services take the same models there as for edits, so every built-in entry
     # does; a deployment's own entry may say otherwise.
     generates: bool = True
+    # About how long one edit takes from start to result, in seconds, for the card's
+    # "usually about 40 s". An estimate from trials at the gateway with one photo at the
+    # default settings, not a promise: the service's load, the size, quality and number of
+    # results all change it.
+    typical_seconds: int = 45
 
     def accepts(self, option: str) -> bool:
         return option in self.options
@@ -179,6 +184,7 @@ def entry_problems(model: ModelCapabilities) -> list[str]:
         "'min_images' and 'max_images' must be 1 to 16, the minimum first.",
     )
     need(model.min_image_side >= 1, "'min_image_side' must be at least 1 pixel.")
+    need(model.typical_seconds >= 1, "'typical_seconds' must be at least 1 second.")
     need(
         model.max_image_bytes > 0 and model.prompt_max_chars > 0,
         "'max_image_bytes' and 'prompt_max_chars' must be positive.",

@@ -14,6 +14,7 @@ from django.utils.functional import cached_property
 from django.utils.text import slugify
 
 from editor.teams.models import Activity
+from editor.upstream import MODELS
 
 from .files import ResultImage, mask_upload_to
 from .previews import PreviewImage
@@ -233,6 +234,24 @@ class Edit(EditStates, models.Model):
         back as a new status does."""
         shown = len(self.shown_previews)
         return f"{self.status}.{shown}" if shown else self.status
+
+    @property
+    def elapsed_seconds(self) -> float:
+        """How long the person has been waiting: since they pressed Start edit (the card
+        counts on from it in the browser, static/js/gallery.js)."""
+        return max(0.0, (timezone.now() - self.created_at).total_seconds())
+
+    @property
+    def typical_seconds(self) -> int | None:
+        """The model's usual duration (an estimate from the catalogue); None for a model
+        no longer in it."""
+        model = MODELS.get(self.model)
+        return model.typical_seconds if model else None
+
+    @property
+    def is_cancellable(self) -> bool:
+        """Still waiting in line: nothing has been sent for it this round."""
+        return self.status == Status.QUEUED
 
     @property
     def queue_seconds(self) -> float | None:

@@ -90,9 +90,9 @@ class ResultImage(ImageFileMixin):
         """Make the gallery thumbnail the first time somebody needs it; False when the
         result cannot be decoded (it is then shown as it is).
 
-        Not made while finishing: 200 edits finishing at once would otherwise decode 200
-        images in the same few seconds. Two requests racing here both draw one, and the
-        conditional update keeps exactly one of them.
+        Usually made already by the finishing task (delivery.finish), right after the
+        results are stored; here when it could not be (no decode slot in time). Two
+        requests racing here both draw one, and the conditional update keeps one.
         """
         if self.thumbnail:
             return True

@@ -39,6 +39,8 @@ class Status(models.TextChoices):
 
 
 PENDING_STATUSES = (Status.QUEUED, Status.RUNNING)
+# The error code of an edit a person cancelled while it waited in line.
+CANCELLED = "cancelled"
 
 
 class Delivery(models.TextChoices):
@@ -271,6 +273,18 @@ class EditStates:
         if done:
             self.refresh_from_db()
         return bool(done)
+
+    def cancel(self, by) -> bool:
+        """A person withdrew an edit still waiting in line: it fails with a plain message.
+        Claiming also asks for `queued`, so exactly one of the two wins; the cancelled
+        edit was never sent this round, so it costs nothing. False when it had started
+        (or finished) meanwhile."""
+        name = by.get_short_name() or by.get_username()
+        queued = self._rows.filter(status=Status.QUEUED)
+        done = queued.fail(CANCELLED, f"Cancelled by {name}.") == 1
+        if done:
+            self.refresh_from_db()
+        return done
 
     def requeue(self) -> bool:
         """A person asked to try a failed edit again: a fresh round of attempts, keeping

@@ -68,3 +68,19 @@ def size_words(value) -> str:
         return "Automatic (the model decides)" if value == "auto" else str(value or "")
     width, height = parsed
     return f"{SHAPE_LABELS[shape_of(width, height)]}, {width} × {height} pixels"
+
+
+@register.filter
+def duration(seconds) -> str:
+    """`70` → `1 min 10 s`: how long, in the words the card uses (static/js/gallery.js
+    counts on in the same words)."""
+    if seconds is None or seconds == "":
+        return ""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
