@@ -92,6 +92,9 @@ def start_edit(page, photo: Path, prompt: str) -> None:
     card says it succeeded."""
     page.get_by_label("Photos", exact=True).set_input_files([str(photo)])
     page.get_by_label("What should change?").fill(prompt)
+    more = page.locator("details.more-options")  # the options are folded for newcomers
+    if not more.evaluate("details => details.open"):
+        more.locator("summary").click()
     page.get_by_label("Quality").select_option("low")
     page.get_by_role("button", name="Start edit").click()
     page.locator(".edit-card", has_text=prompt).locator(".status-badge-succeeded").wait_for(
