@@ -35,6 +35,7 @@ def test_upload_two_photos_edit_and_download(
     # A remove button per preview, named for the photo it removes.
     assert page.get_by_role("button", name="Remove apples.png").is_visible()
     page.get_by_label("What should change?").fill("Put these items in a gift basket")
+    page.get_by_text("More options").click()  # folded for newcomers
     page.get_by_label("Quality").select_option("low")
     page.evaluate("window.__noReload = 'still here'")
     page.get_by_role("button", name="Start edit").click()
