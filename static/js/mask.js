@@ -2,11 +2,15 @@
 // change. Strokes are kept as vectors (so undo is cheap at any image size) and drawn
 // on a canvas the size of the photo itself. The mask sent is a PNG of exactly that
 // size: opaque everywhere except where painted, which is fully transparent, as the
-// Images API expects. Works with mouse, touch and pen (pointer events).
+// Images API expects. Works with mouse, touch and pen (pointer events), and without
+// a pointer: focus the photo, move a rectangle with the arrow keys, size it with
+// Shift+arrows and press Enter to mark it.
 (function () {
   "use strict";
 
-  let strokes = []; // {erase: bool, size: number (photo pixels), points: [[x, y], ...]}
+  // {erase, size (photo pixels), points: [[x, y], ...]} painted, or {erase, rect: [x, y, w, h]}
+  // marked with the keyboard.
+  let strokes = [];
   let photoKey = null; // which photo the strokes belong to
 
   function keyOf(file) {
@@ -25,6 +29,7 @@
     const ctx = canvas.getContext("2d");
     let erasing = false;
     let current = null;
+    let box = null; // the keyboard's rectangle, [x, y, w, h] in photo pixels, until Enter
 
     function scale() {
       // Photo pixels per CSS pixel, so the brush feels the same at any zoom.
@@ -32,8 +37,20 @@
       return rect.width ? canvas.width / rect.width : 1;
     }
 
-    function drawStroke(stroke) {
-      ctx.save();
+    function drawStroke(stroke, c = ctx) {
+      c.save();
+      if (stroke.rect) {
+        c.globalCompositeOperation = stroke.erase ? "destination-out" : "source-over";
+        c.fillStyle = "#e0245e";
+        c.fillRect(...stroke.rect);
+        c.restore();
+        return;
+      }
+      drawPath(stroke, c);
+      c.restore();
+    }
+
+    function drawPath(stroke, ctx) {
       ctx.globalCompositeOperation = stroke.erase ? "destination-out" : "source-over";
       ctx.strokeStyle = "#e0245e";
       ctx.fillStyle = "#e0245e";
@@ -50,12 +67,23 @@
         rest.forEach(([x, y]) => ctx.lineTo(x, y));
         ctx.stroke();
       }
-      ctx.restore();
     }
 
     function redraw() {
       ctx.clearRect(0, 0, canvas.width, canvas.height);
-      strokes.forEach(drawStroke);
+      strokes.forEach((stroke) => drawStroke(stroke));
+      if (box && document.activeElement === canvas) {
+        // The rectangle still being placed: an outline on screen, never in the mask.
+        ctx.save();
+        ctx.lineWidth = Math.max(2, 3 * scale());
+        ctx.setLineDash([8 * scale(), 6 * scale()]);
+        ctx.strokeStyle = "#fff";
+        ctx.strokeRect(...box);
+        ctx.lineDashOffset = 7 * scale();
+        ctx.strokeStyle = "#111";
+        ctx.strokeRect(...box);
+        ctx.restore();
+      }
     }
 
     function exportMask() {
@@ -72,8 +100,12 @@
       const octx = out.getContext("2d");
       octx.fillStyle = "#000";
       octx.fillRect(0, 0, out.width, out.height);
+      const layer = document.createElement("canvas"); // the strokes alone, no outline
+      layer.width = out.width;
+      layer.height = out.height;
+      strokes.forEach((stroke) => drawStroke(stroke, layer.getContext("2d")));
       octx.globalCompositeOperation = "destination-out";
-      octx.drawImage(canvas, 0, 0);
+      octx.drawImage(layer, 0, 0);
       out.toBlob((blob) => {
         transfer.items.add(new File([blob], "mask.png", { type: "image/png" }));
         maskInput.files = transfer.files;
@@ -108,6 +140,70 @@
     canvas.addEventListener("pointerup", finish);
     canvas.addEventListener("pointercancel", finish);
 
+    // The keyboard's way: instructions for everyone (and screen readers, through
+    // aria-describedby), the rectangle's place said in the status line as it moves.
+    const help = document.createElement("p");
+    help.className = "hint";
+    help.id = "mask-keys-help";
+    help.textContent =
+      "With the keyboard: focus the photo (Tab), move the rectangle with the arrow keys, " +
+      "make it wider or taller with Shift+arrows, and press Enter to mark it.";
+    painter.querySelector(".mask-stage").before(help);
+    canvas.tabIndex = 0;
+    canvas.setAttribute("role", "application");
+    canvas.setAttribute("aria-describedby", help.id);
+
+    function percent(value, whole) {
+      return Math.round((value * 100) / whole) + "%";
+    }
+
+    function describeBox() {
+      const [x, y, w, h] = box;
+      status.textContent =
+        "Rectangle " + percent(w, canvas.width) + " wide and " + percent(h, canvas.height) +
+        " tall, " + percent(x, canvas.width) + " from the left and " +
+        percent(y, canvas.height) + " from the top. Enter marks it.";
+    }
+
+    canvas.addEventListener("focus", () => {
+      if (!canvas.width) return;
+      if (!box) {
+        const w = Math.round(canvas.width / 3);
+        const h = Math.round(canvas.height / 3);
+        box = [Math.round((canvas.width - w) / 2), Math.round((canvas.height - h) / 2), w, h];
+      }
+      redraw();
+      describeBox();
+    });
+    canvas.addEventListener("blur", redraw);
+    canvas.addEventListener("keydown", (event) => {
+      if (!box || event.ctrlKey || event.metaKey || event.altKey) return;
+      const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        strokes.push({ erase: erasing, rect: box.slice() });
+        redraw();
+        exportMask();
+        return;
+      }
+      const move = moves[event.key];
+      if (!move) return;
+      event.preventDefault();
+      const stepX = Math.max(1, Math.round(canvas.width / 20));
+      const stepY = Math.max(1, Math.round(canvas.height / 20));
+      let [x, y, w, h] = box;
+      if (event.shiftKey) {
+        w = Math.min(canvas.width - x, Math.max(stepX, w + move[0] * stepX));
+        h = Math.min(canvas.height - y, Math.max(stepY, h + move[1] * stepY));
+      } else {
+        x = Math.min(canvas.width - w, Math.max(0, x + move[0] * stepX));
+        y = Math.min(canvas.height - h, Math.max(0, y + move[1] * stepY));
+      }
+      box = [x, y, w, h];
+      redraw();
+      describeBox();
+    });
+
     painter.querySelectorAll("[data-tool]").forEach((button) => {
       button.addEventListener("click", () => {
         erasing = button.dataset.tool === "eraser";
@@ -131,6 +227,7 @@
       const key = keyOf(file);
       if (key !== photoKey) {
         strokes = [];
+        box = null;
         photoKey = key;
       }
       painter.hidden = !file;

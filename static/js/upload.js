@@ -2,6 +2,9 @@
 // drop or the clipboard, with previews and remove buttons. The chosen files are kept
 // here and written back into the form's <input type=file>, so htmx (or a plain submit
 // with JavaScript off, which still works without this file) sends exactly them.
+// Files that are not images are refused here, before any upload, in the server's own
+// words (editor/edits/imaging.py). Also the form's keyboard: Ctrl/Cmd+Enter in the
+// prompt sends it, and after a refused submit the focus goes to the first error.
 (function () {
   "use strict";
 
@@ -55,9 +58,41 @@
     }
   }
 
+  function notAnImage(file) {
+    // Only what the browser knows is no image; any image goes on to the server, which
+    // names the formats it cannot use (HEIC, GIF…) itself.
+    return Boolean(file.type) && !file.type.startsWith("image/");
+  }
+
+  function showRefused(form, names) {
+    const zone = form.querySelector("[data-dropzone]");
+    let box = form.querySelector("[data-refused-files]");
+    if (!names.length) {
+      if (box) box.remove();
+      return;
+    }
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "field-errors";
+      box.id = "images-refused";
+      box.dataset.refusedFiles = "";
+      box.setAttribute("role", "alert");
+      zone.append(box);
+    }
+    box.replaceChildren(
+      ...names.map((name) => {
+        const line = document.createElement("p");
+        line.textContent = "“" + name + "” is not an image Retouch can read. Use PNG, JPEG or WebP.";
+        return line;
+      })
+    );
+  }
+
   function add(form, files) {
-    // Everything goes through; the server names any file it refuses, in plain words.
-    for (const file of files) {
+    // Files that are not images stop here; the server names anything else it refuses.
+    const refused = files.filter(notAnImage);
+    showRefused(form, refused.map((file) => file.name));
+    for (const file of files.filter((f) => !notAnImage(f))) {
       const duplicate = chosen.some(
         (f) => f.name === file.name && f.size === file.size && f.lastModified === file.lastModified
       );
@@ -66,12 +101,33 @@
     render(form);
   }
 
+  // After a refused submit (the htmx answer or the whole page): the first field the
+  // server marked, or the form's own message. role="alert" on them says it aloud.
+  function focusFirstError(form) {
+    let target = form.querySelector('[aria-invalid="true"]');
+    if (!target) {
+      target = form.querySelector(".form-errors, .field-errors");
+      if (target) target.tabIndex = -1;
+    }
+    if (target) target.focus();
+  }
+
   function init(form) {
     if (form.dataset.uploadReady) return;
     form.dataset.uploadReady = "1";
     const input = form.querySelector('input[type=file][name=images]');
     const zone = form.querySelector("[data-dropzone]");
     if (!form.hasAttribute("data-has-errors")) chosen = [];
+    else focusFirstError(form);
+    const prompt = form.querySelector("textarea[name=prompt]");
+    if (prompt) {
+      prompt.setAttribute("aria-keyshortcuts", "Control+Enter Meta+Enter");
+      prompt.addEventListener("keydown", (event) => {
+        if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+        event.preventDefault();
+        form.requestSubmit();
+      });
+    }
     input.addEventListener("change", () => {
       const files = Array.from(input.files);
       add(form, files);

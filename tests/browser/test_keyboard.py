@@ -1,0 +1,116 @@
+"""The edit form by keyboard, and the browser's own early checks: focus on the first
+error, Ctrl+Enter to send, a mask marked without a pointer, and a file that is no
+image refused before any upload, in the server's words."""
+
+import io
+import re
+
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from .conftest import new_person_page
+
+pytestmark = pytest.mark.browser
+
+WIDE = {"width": 1280, "height": 1000}
+
+
+def photo_file(tmp_path, size=(400, 300)):
+    path = tmp_path / "room.png"
+    Image.new("RGB", size, (90, 120, 200)).save(path)
+    return path
+
+
+def open_more_options(page) -> None:
+    """The mask sits under "More options" where the form folds its extras."""
+    more = page.locator("details:has(> summary:text-is('More options'))")
+    if more.count() and more.first.get_attribute("open") is None:
+        more.first.locator("> summary").click()
+
+
+def test_focus_goes_to_the_first_error_and_ctrl_enter_sends_the_form(
+    stack, browser, tmp_path, artifacts
+):
+    page, errors = new_person_page(browser, stack, "kira", viewport=WIDE)
+    page.get_by_label("Photos", exact=True).set_input_files([str(photo_file(tmp_path))])
+    page.get_by_role("button", name="Start edit").click()  # no words: refused
+    prompt = page.get_by_label("What should change?")
+    expect(prompt).to_be_focused()
+    assert prompt.get_attribute("aria-invalid") == "true"
+    page.screenshot(path=str(artifacts / "keyboard-first-error.png"), full_page=True)
+
+    prompt.fill("Make the wall green")
+    prompt.press("Control+Enter")
+    card = page.locator(".edit-card", has_text="Make the wall green")
+    card.wait_for(timeout=15_000)
+    assert errors == []
+    page.close()
+
+
+def test_a_mask_marked_with_the_keyboard_is_sent_with_the_edit(
+    stack, browser, browser_simulator, tmp_path, artifacts
+):
+    browser_simulator.reset()
+    page, errors = new_person_page(browser, stack, "lior", viewport=WIDE)
+    page.get_by_label("Photos", exact=True).set_input_files([str(photo_file(tmp_path))])
+    page.locator("#edit-form").get_by_label("Model", exact=True).select_option("gpt-image-1")
+    open_more_options(page)
+    page.get_by_text("Limit the change to an area (mask)").click()
+    canvas = page.get_by_label("Painting area over the first photo")
+    canvas.wait_for()
+    page.wait_for_function("document.querySelector('[data-mask-canvas]').width === 400")
+    assert "arrow keys" in page.locator("#mask-keys-help").inner_text()
+    assert canvas.get_attribute("aria-describedby") == "mask-keys-help"
+    canvas.focus()
+    page.get_by_text("Enter marks it").wait_for()
+    for key in ("ArrowLeft", "ArrowLeft", "Shift+ArrowRight", "Shift+ArrowDown"):
+        canvas.press(key)
+    page.screenshot(path=str(artifacts / "keyboard-mask-rectangle.png"), full_page=True)
+    canvas.press("Enter")
+    page.get_by_text("Mask ready").wait_for()
+    page.get_by_label("What should change?").fill("Replace the sofa with a bookshelf")
+    page.get_by_role("button", name="Start edit").click()
+    page.locator(".edit-card .status-badge-succeeded").first.wait_for(timeout=30_000)
+
+    masks = [f for f in browser_simulator.edit_requests[-1].files if f["field"] == "mask"]
+    assert len(masks) == 1
+    assert (masks[0]["format"], masks[0]["width"], masks[0]["height"]) == ("PNG", 400, 300)
+    page.locator(".edit-card a.card-link").first.click()
+    page.wait_for_url(re.compile(r".*/edits/\d+/$"))
+    stored = page.request.get(
+        stack.url + page.locator("a[href$='/mask/'] img").get_attribute("src")
+    )
+    alpha = Image.open(io.BytesIO(stored.body())).convert("RGBA").getchannel("A")
+    # The third in the middle, moved left by two twentieths, made a twentieth wider and
+    # taller: x 93–247, y 100–215. Inside may change; the corners stay.
+    assert alpha.getpixel((150, 150)) == 0
+    assert alpha.getpixel((20, 20)) == 255
+    assert alpha.getpixel((380, 280)) == 255
+    assert errors == []
+    page.close()
+
+
+def test_a_file_that_is_no_image_is_refused_before_upload_in_the_servers_words(
+    stack, browser, tmp_path, artifacts
+):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture")
+    page, errors = new_person_page(browser, stack, "noor", viewport=WIDE)
+    uploads = []
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" else None)
+    page.get_by_label("Photos", exact=True).set_input_files([str(notes)])
+    alert = page.locator("[data-refused-files]")
+    alert.wait_for()
+    assert alert.inner_text().strip() == (
+        "“notes.txt” is not an image Retouch can read. Use PNG, JPEG or WebP."
+    )
+    assert alert.get_attribute("role") == "alert"
+    assert page.evaluate("document.querySelector('input[name=images]').files.length") == 0
+    assert uploads == []
+    page.screenshot(path=str(artifacts / "keyboard-refused-file.png"), full_page=True)
+    # A photo afterwards clears the message.
+    page.get_by_label("Photos", exact=True).set_input_files([str(photo_file(tmp_path))])
+    alert.wait_for(state="detached")
+    assert errors == []
+    page.close()
