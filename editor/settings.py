@@ -293,6 +293,12 @@ RETOUCH_MAX_BATCH = envint("RETOUCH_MAX_BATCH", 50)
 # named here replace the built-in entries, the others keep them.
 RETOUCH_PRICES = json.loads(env("RETOUCH_PRICES") or "{}")
 
+# What personal teams may do: edit (default), view (look but not start edits), off (none
+# made for new people; existing ones hidden). And the monthly budget in US dollars a new
+# personal team starts with (empty: none); staff change it per team in the admin.
+RETOUCH_PERSONAL_TEAMS = env("RETOUCH_PERSONAL_TEAMS", "edit").strip().lower()
+RETOUCH_PERSONAL_BUDGET_USD = env("RETOUCH_PERSONAL_BUDGET_USD", "") or None
+
 # Accounts: without an invitation, nobody can sign up unless this is on.
 RETOUCH_OPEN_SIGNUP = envbool("RETOUCH_OPEN_SIGNUP", False)
 
