@@ -87,14 +87,20 @@ def new_person_page(browser, stack: ProcessStack, username: str, **page_options)
     return page, errors
 
 
+def open_more_options(page) -> None:
+    """Unfold "More options" (sizes, quality, results, the mask), folded for newcomers and
+    remembered per person, so it may be open already."""
+    more = page.locator("details.more-options")
+    if not more.evaluate("details => details.open"):
+        more.locator("> summary").click()
+
+
 def start_edit(page, photo: Path, prompt: str) -> None:
     """Start a low-quality edit of `photo` from the gallery's form, and wait until its
     card says it succeeded."""
     page.get_by_label("Photos", exact=True).set_input_files([str(photo)])
     page.get_by_label("What should change?").fill(prompt)
-    more = page.locator("details.more-options")  # the options are folded for newcomers
-    if not more.evaluate("details => details.open"):
-        more.locator("summary").click()
+    open_more_options(page)
     page.get_by_label("Quality").select_option("low")
     page.get_by_role("button", name="Start edit").click()
     page.locator(".edit-card", has_text=prompt).locator(".status-badge-succeeded").wait_for(

@@ -6,7 +6,7 @@ import re
 import pytest
 from PIL import Image
 
-from .conftest import console_errors, sign_in
+from .conftest import console_errors, open_more_options, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -42,6 +42,7 @@ def test_a_batch_fills_in_on_its_card(stack, browser, browser_simulator, tmp_pat
     assert each.is_checked()
     assert "one result per photo" in page.locator("#apply-to-each-example").inner_text()
     page.get_by_label("What should change?").fill(PROMPT)
+    open_more_options(page)
     page.get_by_label("Quality").select_option("low")
     page.get_by_role("button", name="Start edit").click()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .conftest import console_errors, sign_in, start_edit
+from .conftest import console_errors, open_more_options, sign_in, start_edit
 
 pytestmark = pytest.mark.browser
 
@@ -24,6 +24,7 @@ def test_pages_and_actions_run_within_the_policy(stack, browser, tmp_path):
     policy = response.headers["content-security-policy"]
     assert "script-src 'self' 'nonce-" in policy and "unsafe" not in policy
     sign_in(page, stack, "cspuser")
+    open_more_options(page)
     page.get_by_label("Size", exact=True).select_option("1536x1024")  # a landscape result
     start_edit(page, photo, "Make it stormy")  # the upload, the htmx post and the poll
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from PIL import Image
 
-from .conftest import sign_in
+from .conftest import open_more_options, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +35,7 @@ def test_upload_two_photos_edit_and_download(
     # A remove button per preview, named for the photo it removes.
     assert page.get_by_role("button", name="Remove apples.png").is_visible()
     page.get_by_label("What should change?").fill("Put these items in a gift basket")
-    page.get_by_text("More options").click()  # folded for newcomers
+    open_more_options(page)
     page.get_by_label("Quality").select_option("low")
     page.evaluate("window.__noReload = 'still here'")
     page.get_by_role("button", name="Start edit").click()
@@ -60,18 +60,19 @@ def test_upload_two_photos_edit_and_download(
     card.locator("a.card-link").click()
     page.wait_for_url(re.compile(r".*/edits/\d+/$"))
     assert page.get_by_role("heading", name="Put these items in a gift basket").is_visible()
+    page.get_by_text("Technical details").click()  # the ids are folded under it
     assert page.locator("#trace-id").inner_text().strip()
     page.screenshot(path=str(artifacts / "detail.png"), full_page=True)
 
     with page.expect_download() as download_info:
-        page.get_by_role("link", name="Download result 1").click()
+        page.get_by_role("link", name="Download", exact=True).first.click()
     download = download_info.value
     assert re.fullmatch(
         r"\d{4}-\d{2}-\d{2}-put-these-items-in-a-gift-basket-1\.png", download.suggested_filename
     )
     data = download.path().read_bytes()
     inline = page.request.get(
-        stack.url + page.locator(".image-list img.checker").first.get_attribute("src")
+        stack.url + page.locator("img.compare-after").first.get_attribute("src")
     )
     assert data == inline.body()
     assert Image.open(io.BytesIO(data)).format == "PNG"

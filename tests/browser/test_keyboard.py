@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from .conftest import new_person_page
+from .conftest import new_person_page, open_more_options
 
 pytestmark = pytest.mark.browser
 
@@ -20,13 +20,6 @@ def photo_file(tmp_path, size=(400, 300)):
     path = tmp_path / "room.png"
     Image.new("RGB", size, (90, 120, 200)).save(path)
     return path
-
-
-def open_more_options(page) -> None:
-    """The mask sits under "More options" where the form folds its extras."""
-    more = page.locator("details:has(> summary:text-is('More options'))")
-    if more.count() and more.first.get_attribute("open") is None:
-        more.first.locator("> summary").click()
 
 
 def test_focus_goes_to_the_first_error_and_ctrl_enter_sends_the_form(

@@ -55,7 +55,7 @@ def test_a_preview_shows_on_the_card_and_the_detail_page_before_the_result(
     # A model the catalogue streams (gpt-image-2, the default, does not stream anywhere yet).
     form = page.locator("#edit-form")
     form.get_by_label("Model", exact=True).select_option("gpt-image-1")
-    form.get_by_text("Options for GPT Image 1").wait_for()
+    form.get_by_text("Options for GPT Image 1").wait_for(state="attached")
     page.get_by_role("button", name="Start edit").click()
 
     card = page.locator(".edit-card", has_text="Paint the harbour at sunset")

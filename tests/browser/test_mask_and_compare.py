@@ -7,7 +7,7 @@ import re
 import pytest
 from PIL import Image
 
-from .conftest import new_person_page, sign_in, start_edit
+from .conftest import new_person_page, open_more_options, sign_in, start_edit
 
 pytestmark = pytest.mark.browser
 
@@ -22,6 +22,7 @@ def test_painted_mask_reaches_the_api_as_a_png_with_alpha_of_the_photos_size(
     page.get_by_label("Photos", exact=True).set_input_files([str(photo)])
     # The default (gpt-image-2) takes no mask: choose a model that does.
     page.locator("#edit-form").get_by_label("Model", exact=True).select_option("gpt-image-1")
+    open_more_options(page)
     page.get_by_text("Limit the change to an area (mask)").click()
     canvas = page.get_by_label("Painting area over the first photo")
     canvas.wait_for()

@@ -5,7 +5,7 @@ and gets the result."""
 import pytest
 from PIL import Image
 
-from .conftest import new_person_page
+from .conftest import new_person_page, open_more_options
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +24,8 @@ def test_pick_gpt_image_2_choose_sizes_fix_an_off_grid_custom_size_and_edit(
     # A model that takes a mask first: its painter is there; gpt-image-2's is not.
     picker = form.get_by_label("Model", exact=True)
     picker.select_option("gpt-image-1")
-    form.get_by_text("Options for GPT Image 1").wait_for()
+    form.get_by_text("Options for GPT Image 1").wait_for(state="attached")
+    open_more_options(page)
     assert form.get_by_text("Limit the change to an area (mask)").is_visible()
     picker.focus()
     picker.press("Home")  # by keyboard: the first option, the recommended gpt-image-2

@@ -100,6 +100,8 @@ def test_filters_push_a_shareable_url_and_delete_asks_first(stack, browser, tmp_
     start_edit(page, photo, "Calm the sea")
     page.evaluate("window.__noReload = 'still here'")
 
+    # The page opened with an empty gallery, so its filters are folded into "Filter".
+    page.locator("details.filter-fold > summary").click()
     page.get_by_label("Prompt contains").fill("sky")
     page.get_by_role("button", name="Apply filters").click()
     page.wait_for_url(re.compile(r".*[?&]q=sky(&|$)"))

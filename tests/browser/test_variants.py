@@ -4,7 +4,7 @@ detail page, picks the second by keyboard, and the card then shows that one."""
 import pytest
 from PIL import Image
 
-from .conftest import new_person_page
+from .conftest import new_person_page, open_more_options
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +25,8 @@ def test_ask_for_two_results_pick_one_by_keyboard_and_the_card_shows_it(
     page.get_by_label("Photos", exact=True).set_input_files([str(photo)])
     page.get_by_label("What should change?").fill(PROMPT)
     form.get_by_label("Model", exact=True).select_option("gpt-image-1")
-    form.get_by_text("Options for GPT Image 1").wait_for()
+    form.get_by_text("Options for GPT Image 1").wait_for(state="attached")
+    open_more_options(page)
     form.get_by_label("Quality").select_option("low")
     form.get_by_label("Number of results").fill("2")
     page.get_by_role("button", name="Start edit").click()
