@@ -41,7 +41,7 @@ def test_b64_result_is_stored_with_its_size_ids_usage_and_timings(upstream, owne
         data = f.read()
     assert result.size_bytes == len(data)
     assert Image.open(io.BytesIO(data)).size == (1024, 1024) == (result.width, result.height)
-    assert not result.thumbnail  # made when somebody first looks (tests/test_downloads.py)
+    assert result.thumbnail  # made by the worker as the edit finishes: a card shows it at once
     sent = upstream.edit_requests[-1]
     assert [f["field"] for f in sent.files] == ["image[]", "image[]"]
     assert sent.fields["quality"] == ["low"]
