@@ -69,7 +69,7 @@ TOKENS_PER_PARTIAL_IMAGE = 100
 
 
 def prices() -> dict[str, dict]:
-    return {**DEFAULT_PRICES, **getattr(settings, "RETOUCH_PRICES", {})}
+    return {**DEFAULT_PRICES, **settings.RETOUCH_PRICES}
 
 
 def estimate_cost(model: str, params: dict, usage: dict | None, results: int) -> Decimal | None:

@@ -117,7 +117,7 @@ def retry_delay(retry_number: int, retry_after: float | None = None) -> float:
 
 
 def configured_service() -> str:
-    return service_for(settings.OPENAI_BASE_URL, getattr(settings, "RETOUCH_SERVICE", "auto"))
+    return service_for(settings.OPENAI_BASE_URL, settings.RETOUCH_SERVICE)
 
 
 def partial_images_for(model: str) -> int:

@@ -57,8 +57,8 @@ def service_and_models() -> tuple[str, tuple[str, ...]]:
 
     Read on every form, not once at import: a deployment's settings decide, and tests
     change them."""
-    service = service_for(settings.OPENAI_BASE_URL, getattr(settings, "RETOUCH_SERVICE", "auto"))
-    return service, tuple(getattr(settings, "RETOUCH_MODELS", ()) or ())
+    service = service_for(settings.OPENAI_BASE_URL, settings.RETOUCH_SERVICE)
+    return service, tuple(settings.RETOUCH_MODELS)
 
 
 def model_choice_label(model: ModelCapabilities) -> str:

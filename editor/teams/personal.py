@@ -23,7 +23,7 @@ REFUSAL = (
 
 
 def mode() -> str:
-    value = str(getattr(settings, "RETOUCH_PERSONAL_TEAMS", EDIT) or EDIT).strip().lower()
+    value = str(settings.RETOUCH_PERSONAL_TEAMS or EDIT).strip().lower()
     if value not in MODES:
         raise ImproperlyConfigured(f"RETOUCH_PERSONAL_TEAMS={value!r}: use edit, view or off.")
     return value
@@ -43,7 +43,7 @@ def are_listed() -> bool:
 
 
 def default_budget() -> Decimal | None:
-    value = getattr(settings, "RETOUCH_PERSONAL_BUDGET_USD", None)
+    value = settings.RETOUCH_PERSONAL_BUDGET_USD
     if value in (None, ""):
         return None
     try:
