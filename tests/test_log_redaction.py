@@ -3,7 +3,6 @@ exactly as the Procfile runs it) nor Django's request warnings."""
 
 import os
 import shlex
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -11,14 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from .processes import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "s3cret-Callback-Token-abcdefghijklmnop"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def procfile_web_command(port: int) -> list[str]:
