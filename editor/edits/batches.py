@@ -70,13 +70,20 @@ def with_batches(edits: list[Edit]) -> list[Edit]:
     return edits
 
 
-def changed_batches(request: HttpRequest, membership) -> list[Batch]:
-    """The batch cards whose counts differ from what the page shows (`batch=` tokens)."""
+def shown_tokens(request: HttpRequest, name: str, limit: int) -> dict[int, str]:
+    """What the polling page says it shows: `<name>=<id>:<token>` parameters, as
+    {id: token}, at most `limit` of them."""
     known: dict[int, str] = {}
-    for item in request.GET.getlist("batch")[:MAX_POLLED_BATCHES]:
+    for item in request.GET.getlist(name)[:limit]:
         pk, _, shown = item.partition(":")
         if pk.isdigit():
             known[int(pk)] = shown
+    return known
+
+
+def changed_batches(request: HttpRequest, membership) -> list[Batch]:
+    """The batch cards whose counts differ from what the page shows (`batch=` tokens)."""
+    known = shown_tokens(request, "batch", MAX_POLLED_BATCHES)
     if not known:
         return []
     # The counts first (one query); the cards' contents only for those that changed.

@@ -170,11 +170,7 @@ def gallery_updates(request: HttpRequest) -> HttpResponse:
     swapped out-of-band. The page stops polling by itself once no card is pending.
     """
     membership = membership_for(request)
-    known: dict[int, str] = {}
-    for item in request.GET.getlist("pending")[:MAX_POLLED]:
-        pk, _, shown = item.partition(":")
-        if pk.isdigit():
-            known[int(pk)] = shown
+    known = batches.shown_tokens(request, "pending", MAX_POLLED)
     edits = list(
         Edit.objects.for_team(membership.team)
         .for_gallery()
