@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .catalogue import DEFAULT_MODEL, MODELS, check_size, get_model
+from .catalogue import DEFAULT_MODEL, MODELS, _or_list, check_size, get_model
 from .modelspec import (
     JPEG,
     MB,
@@ -40,7 +40,6 @@ __all__ = [
 ]
 
 _TYPE_NAMES = {PNG: "PNG", JPEG: "JPEG", WEBP: "WebP"}
-_SETTING_NAMES = SETTING_NAMES
 
 # Settings whose value must come from a list on the model; checked uniformly. ``size`` has
 # its own rule (``check_size``): the gpt-image-2 grid is not a list.
@@ -173,14 +172,14 @@ def cannot_generate(model: ModelCapabilities) -> str:
 
 
 def _check_options(model: ModelCapabilities, req: EditRequest | GenerateRequest, add) -> None:
-    for option in _SETTING_NAMES:
+    for option in SETTING_NAMES:
         value = getattr(req, option, None)  # a generation has no input_fidelity
         if value is None:
             continue
         if not model.accepts(option):
             add(
                 option,
-                f"{model.label} does not take a {_SETTING_NAMES[option]} setting; leave it "
+                f"{model.label} does not take a {SETTING_NAMES[option]} setting; leave it "
                 "out or choose another model.",
             )
             continue
@@ -193,7 +192,7 @@ def _check_options(model: ModelCapabilities, req: EditRequest | GenerateRequest,
             if value not in choices:
                 add(
                     option,
-                    f"{model.label} takes a {_SETTING_NAMES[option]} of "
+                    f"{model.label} takes a {SETTING_NAMES[option]} of "
                     f"{_or_list(choices)}, not “{value}”.",
                 )
 
@@ -251,9 +250,3 @@ def _megabytes(size: int) -> str:
 
 def _type_list(types: tuple[str, ...]) -> str:
     return _or_list(tuple(_TYPE_NAMES.get(t, t) for t in types))
-
-
-def _or_list(items: tuple[str, ...]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " or " + items[-1]
