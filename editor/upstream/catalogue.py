@@ -245,7 +245,6 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
 # Every model this process knows: the built-in entries, then a deployment's own
 # (``add_models``, once at start-up). The form's lists and ``validate`` read it.
 MODELS: dict[str, ModelCapabilities] = {model.name: model for model in _BUILT_IN}
-BUILT_IN_NAMES: tuple[str, ...] = tuple(MODELS)
 
 # The default when nothing says which service: what an unknown service preselects.
 DEFAULT_MODEL = RECOMMENDED[UNKNOWN]
