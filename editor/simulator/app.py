@@ -337,7 +337,7 @@ class App:
             body = _json_body(request)
             if not isinstance(body, dict):
                 raise BadRequest("the request body must be a JSON object.")
-            record.fields = {name: _field_values(value) for name, value in body.items()}
+            record.fields = {name: json_body.field_values(value) for name, value in body.items()}
             payload = sim._tasks_response(body)
         except BadRequest as exc:
             return self._answer(record, 400, gateway_error(exc.code, exc.message))
@@ -441,9 +441,3 @@ def _json_body(request: Request) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadRequest("the request body is not valid JSON.") from None
-
-
-def _field_values(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [item if isinstance(item, str) else json.dumps(item) for item in value]
-    return [value if isinstance(value, str) else json.dumps(value)]

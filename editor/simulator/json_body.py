@@ -29,7 +29,7 @@ def fields_of(body: Any) -> dict[str, list[str]]:
     if "mask" in body:
         raise BadRequest("'mask' is accepted only in a multipart/form-data request, as a file.")
     return {
-        name: [_field_text(item) for item in (value if isinstance(value, list) else [value])]
+        name: field_values(value)
         for name, value in body.items()
         if name != "image" and value is not None
     }
@@ -46,8 +46,11 @@ def generation_fields(body: Any) -> dict[str, list[str]]:
     return fields_of(body)
 
 
-def _field_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+def field_values(value: Any) -> list[str]:
+    """A JSON value as a form field's values: a list item by item, strings as they are,
+    anything else as its JSON text."""
+    items = value if isinstance(value, list) else [value]
+    return [item if isinstance(item, str) else json.dumps(item) for item in items]
 
 
 def image_urls(body: dict[str, Any]) -> list[str]:
