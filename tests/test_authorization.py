@@ -156,6 +156,14 @@ CASES = [
     Case("login", "GET", everyone(Outcome(302)) | {"anonymous": READ}),
     Case("logout", "POST", everyone(Outcome(302))),
     Case("signup", "GET", everyone(FORBIDDEN), why="off-by-default"),
+    # The language switch and the scripts' strings: the same for everyone, private to no one.
+    Case(
+        "set_language",
+        "POST",
+        everyone(Outcome(302, changes=None)),
+        data={"language": "zh-hans", "next": "/"},
+    ),
+    Case("javascript-catalog", "GET", everyone(READ)),
     # --- Teams ----------------------------------------------------------------------
     Case("team_create", "GET", everyone(READ) | {"anonymous": LOGIN}),
     Case(

@@ -225,6 +225,8 @@ class Profile(models.Model):
     # Whether the edit form's "More options" starts open: closed for newcomers, who need
     # only the photos, the words and the model; remembered once someone opens it.
     shows_more_options = models.BooleanField(default=False)
+    # The language chosen with the header's switch ("" = follow the browser).
+    language = models.CharField(max_length=16, blank=True, default="")
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"
