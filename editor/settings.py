@@ -195,6 +195,8 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "editor" / "locale"]
+# Dates per language: templates name a format (DATE_FORMAT, DATETIME_FORMAT, ...).
+FORMAT_MODULE_PATH = ["editor.formats"]
 TIME_ZONE = env("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
