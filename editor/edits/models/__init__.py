@@ -1,6 +1,7 @@
 """The edits app's models: `Edit` (edit.py) and its images (files.py); every change of
 an edit's state is in states.py; the usage ledger the limits count is ledger.py; the
-previews a streamed edit shows while it runs are previews.py.
+previews a streamed edit shows while it runs are previews.py; the workers' heartbeats
+(read by /healthz) are heartbeat.py.
 Everything is importable from here, as `from editor.edits.models import Edit, Status`;
 migrations name the upload and token functions by this path."""
 
@@ -15,6 +16,7 @@ from .files import (
     source_upload_to,
     thumbnail_upload_to,
 )
+from .heartbeat import WorkerHeartbeat
 from .ledger import LedgerEntry
 from .previews import PreviewImage
 from .states import PENDING_STATUSES, Delivery, Status
@@ -32,6 +34,7 @@ __all__ = [
     "SourceImage",
     "Star",
     "Status",
+    "WorkerHeartbeat",
     "_new_callback_token",
     "mask_upload_to",
     "max_batch",
