@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from .models import Invitation, Role, Team, format_usd
 
@@ -8,7 +10,9 @@ from .models import Invitation, Role, Team, format_usd
 class FirstAdminForm(UserCreationForm):
     """The very first account: a staff superuser who can then invite the team."""
 
-    email = forms.EmailField(required=False, help_text="Optional. Used for invitations.")
+    email = forms.EmailField(
+        required=False, help_text=gettext_lazy("Optional. Used for invitations.")
+    )
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
@@ -49,7 +53,7 @@ class JoinSignUpForm(SignUpForm):
     The page shows it only masked, since anyone holding the link sees the page.
     Link-only invitations ask for no address, as before."""
 
-    email = forms.EmailField(label="E-mail")
+    email = forms.EmailField(label=gettext_lazy("E-mail"))
 
     class Meta(SignUpForm.Meta):
         fields = ("username", "email")
@@ -58,9 +62,9 @@ class JoinSignUpForm(SignUpForm):
         super().__init__(*args, **kwargs)
         self.invitation = invitation
         if invitation.email:
-            self.fields[
-                "email"
-            ].help_text = f"The address this invitation was sent to ({invitation.masked_email})."
+            self.fields["email"].help_text = _(
+                "The address this invitation was sent to (%(address)s)."
+            ) % {"address": invitation.masked_email}
         else:
             del self.fields["email"]
 
@@ -68,13 +72,16 @@ class JoinSignUpForm(SignUpForm):
         email = self.cleaned_data["email"]
         if not self.invitation.is_for_address(email):
             raise forms.ValidationError(
-                f"This invitation was sent to {self.invitation.masked_email}. Use that "
-                "address, or ask for a new link.",
+                _(
+                    "This invitation was sent to %(address)s. Use that address, "
+                    "or ask for a new link."
+                ),
                 code="wrong_address",
+                params={"address": self.invitation.masked_email},
             )
         if get_user_model().objects.filter(email__iexact=email).exists():
             raise forms.ValidationError(
-                "This address already has an account. Sign in with it instead.",
+                _("This address already has an account. Sign in with it instead."),
                 code="address_taken",
             )
         return email
@@ -97,34 +104,36 @@ class JoinSignInForm(SignInForm):
 
 class TeamNameForm(PlainLabels, forms.Form):
     name = forms.CharField(
-        label="Team name",
+        label=gettext_lazy("Team name"),
         max_length=100,
-        error_messages={"required": "Give the team a name."},
+        error_messages={"required": gettext_lazy("Give the team a name.")},
     )
 
     def apply(self, team: Team, by) -> str:
         """Rename `team`; what to tell the owner."""
         team.rename(self.cleaned_data["name"], by=by)
-        return f"The team is now called “{team.name}”."
+        return _("The team is now called “%(team)s”.") % {"team": team.name}
 
 
 class TeamBudgetForm(PlainLabels, forms.Form):
     monthly_budget_usd = forms.DecimalField(
-        label="Monthly budget (US dollars)",
+        label=gettext_lazy("Monthly budget (US dollars)"),
         required=False,
         min_value=0,
         max_digits=10,
         decimal_places=2,
-        help_text=(
+        help_text=gettext_lazy(
             "New edits pause once this calendar month's estimated cost reaches it. "
             "Leave empty for no budget."
         ),
         error_messages={
-            "invalid": "Enter an amount in dollars, such as 50 or 12.50.",
-            "min_value": "The budget cannot be negative.",
-            "max_decimal_places": "Use at most two digits after the point (whole cents).",
-            "max_digits": "That is more than Retouch can keep track of.",
-            "max_whole_digits": "That is more than Retouch can keep track of.",
+            "invalid": gettext_lazy("Enter an amount in dollars, such as 50 or 12.50."),
+            "min_value": gettext_lazy("The budget cannot be negative."),
+            "max_decimal_places": gettext_lazy(
+                "Use at most two digits after the point (whole cents)."
+            ),
+            "max_digits": gettext_lazy("That is more than Retouch can keep track of."),
+            "max_whole_digits": gettext_lazy("That is more than Retouch can keep track of."),
         },
     )
 
@@ -132,35 +141,46 @@ class TeamBudgetForm(PlainLabels, forms.Form):
         """Set `team`'s budget; what to tell the owner."""
         team.set_budget(self.cleaned_data["monthly_budget_usd"], by=by)
         if team.monthly_budget_usd is None:
-            return f"“{team.name}” has no monthly budget now."
-        return f"The monthly budget of “{team.name}” is now {format_usd(team.monthly_budget_usd)}."
+            return _("“%(team)s” has no monthly budget now.") % {"team": team.name}
+        return _("The monthly budget of “%(team)s” is now %(amount)s.") % {
+            "team": team.name,
+            "amount": format_usd(team.monthly_budget_usd),
+        }
 
 
 class InvitationForm(PlainLabels, forms.Form):
     role = forms.ChoiceField(
-        label="Role",
+        label=gettext_lazy("Role"),
         choices=[
-            (Role.EDITOR, "Editor: can start edits and delete their own"),
-            (Role.VIEWER, "Viewer: can look and download"),
-            (Role.OWNER, "Owner: can also manage members and invitations"),
+            (Role.EDITOR, gettext_lazy("Editor: can start edits and delete their own")),
+            (Role.VIEWER, gettext_lazy("Viewer: can look and download")),
+            (Role.OWNER, gettext_lazy("Owner: can also manage members and invitations")),
         ],
         initial=Role.EDITOR,
     )
     days = forms.TypedChoiceField(
-        label="The link works for",
-        choices=[(days, f"{days} day{'s' if days > 1 else ''}") for days in Invitation.EXPIRY_DAYS],
+        label=gettext_lazy("The link works for"),
+        choices=[(days, days) for days in Invitation.EXPIRY_DAYS],  # labels: __init__
         coerce=int,
         initial=7,
     )
     email = forms.EmailField(
-        label="E-mail (optional)",
+        label=gettext_lazy("E-mail (optional)"),
         required=False,
-        help_text=(
+        help_text=gettext_lazy(
             "With an address, only the account with that address can use the link; "
             "without one, anyone holding the link can. We e-mail the link there too."
         ),
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # In the language of this request ("7 days", "7 天").
+        self.fields["days"].choices = [
+            (days, ngettext("%(count)d day", "%(count)d days", days) % {"count": days})
+            for days in Invitation.EXPIRY_DAYS
+        ]
+
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(label="Role", choices=Role.choices)
+    role = forms.ChoiceField(label=gettext_lazy("Role"), choices=Role.choices)

@@ -11,6 +11,8 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from . import personal
 from .roles import Action, Role, role_allows
@@ -31,7 +33,8 @@ class TeamManager(models.Manager.from_queryset(TeamQuerySet)):
     def create_personal(self, user) -> "Team":
         """Every person starts with a team of their own, so nothing they make is ever
         owned by a user alone."""
-        name = f"{user.get_short_name() or user.get_username()}'s team"
+        # In the language of the page where the account was made.
+        name = _("%(name)s's team") % {"name": user.get_short_name() or user.get_username()}
         team = self.create(
             name=name[:100],
             is_personal=True,
@@ -62,7 +65,11 @@ class Team(models.Model):
     # Once this month's estimated spend reaches it, new edits and retries are refused
     # (editor/edits/limits.py).
     monthly_budget_usd = models.DecimalField(
-        "monthly budget (US dollars)", max_digits=10, decimal_places=2, null=True, blank=True
+        gettext_lazy("monthly budget (US dollars)"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
     )
 
     objects = TeamManager()
@@ -102,7 +109,9 @@ def format_usd(amount: Decimal) -> str:
 
 
 def describe_budget(amount: Decimal | None) -> str:
-    return "no budget" if amount is None else f"{format_usd(amount)} a month"
+    if amount is None:
+        return _("no budget")
+    return _("%(amount)s a month") % {"amount": format_usd(amount)}
 
 
 class MembershipQuerySet(QuerySet):
@@ -154,8 +163,8 @@ class Membership(models.Model):
         if self.can(Action.CREATE_EDIT):
             return ""
         if self.team.is_personal and not personal.may_edit():
-            return personal.REFUSAL
-        return "Viewers can look and download, but not start edits."
+            return str(personal.REFUSAL)
+        return _("Viewers can look and download, but not start edits.")
 
     @transaction.atomic
     def change_role(self, role: str, *, by) -> None:
@@ -165,10 +174,12 @@ class Membership(models.Model):
         if self.role == Role.OWNER:
             if self.team.is_personal_team_of(self.user_id):
                 raise TeamRuleError(
-                    f"“{self.team}” is {name}'s personal team: they stay its owner."
+                    _("“%(team)s” is %(name)s's personal team: they stay its owner.")
+                    % {"team": self.team, "name": name}
                 )
             self._require_another_owner(
-                f"{name} is the last owner of “{self.team}”. Make someone else an owner first."
+                _("%(name)s is the last owner of “%(team)s”. Make someone else an owner first.")
+                % {"name": name, "team": self.team}
             )
         old = self.get_role_display()
         self.role = role
@@ -179,11 +190,14 @@ class Membership(models.Model):
     @transaction.atomic
     def leave(self) -> None:
         if self.team.is_personal_team_of(self.user_id):
-            raise TeamRuleError("This is your personal team: it stays with you.")
+            raise TeamRuleError(_("This is your personal team: it stays with you."))
         if self.role == Role.OWNER:
             self._require_another_owner(
-                f"You are the last owner of “{self.team}”. Make someone else an owner first, "
-                "then leave."
+                _(
+                    "You are the last owner of “%(team)s”. Make someone else an owner first, "
+                    "then leave."
+                )
+                % {"team": self.team}
             )
         self._end()
         Activity.objects.record(self.team, self.user, Activity.Verb.MEMBER_LEFT)
@@ -192,10 +206,14 @@ class Membership(models.Model):
     def remove(self, *, by) -> None:
         name = self.user.get_username()
         if self.team.is_personal_team_of(self.user_id):
-            raise TeamRuleError(f"“{self.team}” is {name}'s personal team: they cannot be removed.")
+            raise TeamRuleError(
+                _("“%(team)s” is %(name)s's personal team: they cannot be removed.")
+                % {"team": self.team, "name": name}
+            )
         if self.role == Role.OWNER:
             self._require_another_owner(
-                f"{name} is the last owner of “{self.team}”. Make someone else an owner first."
+                _("%(name)s is the last owner of “%(team)s”. Make someone else an owner first.")
+                % {"name": name, "team": self.team}
             )
         self._end()
         Activity.objects.record(self.team, by, Activity.Verb.MEMBER_REMOVED, name)
@@ -272,7 +290,7 @@ class InvitationManager(models.Manager.from_queryset(InvitationQuerySet)):
             created_by=by,
             expires_at=timezone.now() + timedelta(days=days),
         )
-        summary = invitation.get_role_display() + (f", for {email}" if email else "")
+        summary = invitation.describe()
         Activity.objects.record(team, by, Activity.Verb.INVITATION_CREATED, summary)
         return invitation
 
@@ -317,6 +335,13 @@ class Invitation(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("invitation_join", args=[self.token])
 
+    def describe(self) -> str:
+        """`Editor, for ann@example.com`: the activity log's summary of this invitation."""
+        role = self.get_role_display()
+        if not self.email:
+            return role
+        return _("%(role)s, for %(email)s") % {"role": role, "email": self.email}
+
     @property
     def link(self) -> str:
         """The full address to send, on the public host rather than whatever host the
@@ -328,11 +353,11 @@ class Invitation(models.Model):
         """Why this link no longer works, in words for the person holding it; empty
         while it still works."""
         if self.revoked_at:
-            return "This invitation was cancelled by the team's owner."
+            return _("This invitation was cancelled by the team's owner.")
         if self.used_at:
-            return "This invitation has already been used. Each link works only once."
+            return _("This invitation has already been used. Each link works only once.")
         if self.expires_at <= timezone.now():
-            return "This invitation has expired."
+            return _("This invitation has expired.")
         return ""
 
     @property
@@ -355,10 +380,10 @@ class Invitation(models.Model):
             return ""
         if Membership.objects.filter(team_id=self.team_id, user=user).exists():
             return ""
-        return (
-            f"This invitation was sent to {self.masked_email}. Sign in with that address's "
+        return _(
+            "This invitation was sent to %(address)s. Sign in with that address's "
             "account, or ask for a new link."
-        )
+        ) % {"address": self.masked_email}
 
     @transaction.atomic
     def revoke(self, *, by) -> bool:
@@ -367,7 +392,7 @@ class Invitation(models.Model):
         revoked = Invitation.objects.filter(pk=self.pk).usable().update(revoked_at=now) == 1
         if revoked:
             self.revoked_at = now
-            summary = self.get_role_display() + (f", for {self.email}" if self.email else "")
+            summary = self.describe()
             Activity.objects.record(self.team, by, Activity.Verb.INVITATION_REVOKED, summary)
         return revoked
 
@@ -391,16 +416,16 @@ class Invitation(models.Model):
         claimed = Invitation.objects.filter(pk=self.pk).usable().update(used_at=now, used_by=user)
         if not claimed:
             self.refresh_from_db()
-            raise InvitationUnusable(self.problem or "This invitation no longer works.")
+            raise InvitationUnusable(self.problem or _("This invitation no longer works."))
         self.used_at, self.used_by = now, user
         membership = Membership.objects.create(team_id=self.team_id, user=user, role=self.role)
         Profile.remember(user, self.team)
-        inviter = self.created_by.get_username() if self.created_by else "a former member"
+        inviter = self.created_by.get_username() if self.created_by else _("a former member")
         role = self.get_role_display()
-        Activity.objects.record(
-            self.team, user, Activity.Verb.INVITATION_USED, f"{role}, from {inviter}"
-        )
-        Activity.objects.record(self.team, user, Activity.Verb.MEMBER_JOINED, f"as {role}")
+        used = _("%(role)s, from %(inviter)s") % {"role": role, "inviter": inviter}
+        Activity.objects.record(self.team, user, Activity.Verb.INVITATION_USED, used)
+        joined = _("as %(role)s") % {"role": role}
+        Activity.objects.record(self.team, user, Activity.Verb.MEMBER_JOINED, joined)
         return membership
 
 
@@ -428,20 +453,20 @@ class Activity(models.Model):
     """
 
     class Verb(models.TextChoices):
-        EDIT_CREATED = "edit_created", "started an edit"
-        EDIT_DELETED = "edit_deleted", "deleted an edit"
-        RESULT_PICKED = "result_picked", "picked a result"
-        PICK_CLEARED = "pick_cleared", "cleared a pick"
-        MEMBER_JOINED = "member_joined", "joined the team"
-        MEMBER_LEFT = "member_left", "left the team"
-        MEMBER_REMOVED = "member_removed", "removed a member"
-        ROLE_CHANGED = "role_changed", "changed a role"
-        INVITATION_CREATED = "invitation_created", "created an invitation"
-        INVITATION_REVOKED = "invitation_revoked", "cancelled an invitation"
-        INVITATION_USED = "invitation_used", "used an invitation"
-        TEAM_CREATED = "team_created", "created the team"
-        TEAM_RENAMED = "team_renamed", "renamed the team"
-        BUDGET_CHANGED = "budget_changed", "changed the monthly budget"
+        EDIT_CREATED = "edit_created", gettext_lazy("started an edit")
+        EDIT_DELETED = "edit_deleted", gettext_lazy("deleted an edit")
+        RESULT_PICKED = "result_picked", gettext_lazy("picked a result")
+        PICK_CLEARED = "pick_cleared", gettext_lazy("cleared a pick")
+        MEMBER_JOINED = "member_joined", gettext_lazy("joined the team")
+        MEMBER_LEFT = "member_left", gettext_lazy("left the team")
+        MEMBER_REMOVED = "member_removed", gettext_lazy("removed a member")
+        ROLE_CHANGED = "role_changed", gettext_lazy("changed a role")
+        INVITATION_CREATED = "invitation_created", gettext_lazy("created an invitation")
+        INVITATION_REVOKED = "invitation_revoked", gettext_lazy("cancelled an invitation")
+        INVITATION_USED = "invitation_used", gettext_lazy("used an invitation")
+        TEAM_CREATED = "team_created", gettext_lazy("created the team")
+        TEAM_RENAMED = "team_renamed", gettext_lazy("renamed the team")
+        BUDGET_CHANGED = "budget_changed", gettext_lazy("changed the monthly budget")
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="activities")
     actor = models.ForeignKey(
@@ -457,7 +482,7 @@ class Activity(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["team", "-created_at"], name="activity_team_recent")]
-        verbose_name_plural = "activities"
+        verbose_name_plural = gettext_lazy("activities")
 
     def __str__(self) -> str:
         return f"{self.actor_name or 'someone'} {self.get_verb_display()}"

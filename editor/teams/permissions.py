@@ -20,6 +20,8 @@ from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 if TYPE_CHECKING:
     from editor.edits.models import Batch, Edit
@@ -29,7 +31,7 @@ from .models import Invitation, Membership, Profile, Team
 from .roles import Action
 from .roles import role_allows as role_allows  # asked here too: the one module for rules
 
-NO_TEAM = (
+NO_TEAM = gettext_lazy(
     "You are not in a team yet. Retouch is invite-only here: ask someone in your team "
     "for an invitation link, or create a team."
 )
@@ -81,7 +83,7 @@ def membership_for(request: HttpRequest) -> Membership:
         )
         if membership is None or (membership.team.is_personal and not listed):
             if not personal.are_created():
-                raise NoTeamYet(NO_TEAM)
+                raise NoTeamYet(str(NO_TEAM))
             if membership is None:
                 Team.objects.create_personal(user)
                 membership = Membership.objects.select_related("team").get(user=user)
@@ -104,7 +106,7 @@ def _member_of(request: HttpRequest, team_id: int, action: Action) -> Membership
     if membership is None:
         raise Http404("Not in this team.")
     if not membership.can(action):
-        raise PermissionDenied("Your role in this team does not allow that.")
+        raise PermissionDenied(_("Your role in this team does not allow that."))
     return membership
 
 
@@ -156,7 +158,7 @@ def _created_in_team(request: HttpRequest, model: str, pk: int, action: Action) 
     if action in (Action.CHANGE_OWN_EDIT, Action.CHANGE_ANY_EDIT) and not can_change_edit(
         membership, obj
     ):
-        raise PermissionDenied("Your role in this team does not allow that.")
+        raise PermissionDenied(_("Your role in this team does not allow that."))
     return obj, membership
 
 

@@ -12,11 +12,12 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
 
 EDIT, VIEW, OFF = "edit", "view", "off"
 MODES = (EDIT, VIEW, OFF)
 
-REFUSAL = (
+REFUSAL = _(
     "Personal teams can look but not start edits here. "
     "Switch to a shared team, or ask someone in your team for an invitation link."
 )

@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .emails import send_invitation
@@ -111,7 +112,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend=MODEL_BACKEND)
-        messages.success(request, "Welcome to Retouch! This is your own team's gallery.")
+        messages.success(request, _("Welcome to Retouch! This is your own team's gallery."))
         return redirect("home")
     return render(request, "teams/signup.html", {"form": form})
 
@@ -126,7 +127,9 @@ def team_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         team = Team.objects.create_for(request.user, form.cleaned_data["name"])
         messages.success(
-            request, f"Team “{team.name}” created. Invite people from its Invitations page."
+            request,
+            _("Team “%(team)s” created. Invite people from its Invitations page.")
+            % {"team": team.name},
         )
         return redirect("home")
     return render(request, "teams/team_form.html", {"form": form})
@@ -140,7 +143,9 @@ def team_switch(request: HttpRequest) -> HttpResponse:
         raise Http404("No such team.")
     membership = get_team_for_user(request, int(team_id))
     Profile.remember(request.user, membership.team)
-    messages.success(request, f"You are now working in “{membership.team.name}”.")
+    messages.success(
+        request, _("You are now working in “%(team)s”.") % {"team": membership.team.name}
+    )
     return redirect("home")
 
 
@@ -202,17 +207,17 @@ def team_leave(request: HttpRequest, team_id: int) -> HttpResponse:
     except TeamRuleError as exc:
         messages.error(request, str(exc))
         return redirect("team_members", team_id=team_id)
-    messages.success(request, f"You left “{membership.team.name}”.")
+    messages.success(request, _("You left “%(team)s”.") % {"team": membership.team.name})
     return redirect("home")
 
 
 @login_required
 @require_POST
 def member_role(request: HttpRequest, pk: int) -> HttpResponse:
-    target, _ = get_membership_for_user(request, pk)
+    target, _acting = get_membership_for_user(request, pk)
     form = RoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose owner, editor or viewer.")
+        messages.error(request, _("Choose owner, editor or viewer."))
     else:
         try:
             target.change_role(form.cleaned_data["role"], by=request.user)
@@ -220,14 +225,15 @@ def member_role(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, str(exc))
         else:
             name = target.user.get_username()
-            messages.success(request, f"{name} is now {target.get_role_display().lower()}.")
+            role = target.get_role_display().lower()
+            messages.success(request, _("%(name)s is now %(role)s.") % {"name": name, "role": role})
     return redirect("team_members", team_id=target.team_id)
 
 
 @login_required
 @require_POST
 def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    target, _ = get_membership_for_user(request, pk)
+    target, _acting = get_membership_for_user(request, pk)
     try:
         if target.user_id == request.user.pk:
             target.leave()
@@ -237,9 +243,11 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("team_members", team_id=target.team_id)
     if target.user_id == request.user.pk:
-        messages.success(request, f"You left “{target.team.name}”.")
+        messages.success(request, _("You left “%(team)s”.") % {"team": target.team.name})
         return redirect("home")
-    messages.success(request, f"{target.user.get_username()} is no longer in the team.")
+    messages.success(
+        request, _("%(name)s is no longer in the team.") % {"name": target.user.get_username()}
+    )
     return redirect("team_members", team_id=target.team_id)
 
 
@@ -254,15 +262,17 @@ def team_invitations(request: HttpRequest, team_id: int) -> HttpResponse:
     form = InvitationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         invitation = Invitation.objects.create_for(team, by=request.user, **form.cleaned_data)
-        text = "Invitation created. Copy its link below and send it to the person you invite."
+        text = _("Invitation created. Copy its link below and send it to the person you invite.")
         if invitation.email:
+            address = {"email": invitation.email}
             if send_invitation(invitation):
-                text = f"Invitation created and e-mailed to {invitation.email}. Its link is below."
+                text = _("Invitation created and e-mailed to %(email)s. Its link is below.")
             else:
-                text = (
-                    f"Invitation created, but the e-mail to {invitation.email} could not be "
+                text = _(
+                    "Invitation created, but the e-mail to %(email)s could not be "
                     "sent. Copy the link below and send it yourself."
                 )
+            text %= address
         messages.success(request, text)
         return redirect("team_invitations", team_id=team.pk)
     pending = team.invitations.usable().select_related("created_by")
@@ -273,11 +283,11 @@ def team_invitations(request: HttpRequest, team_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def invitation_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    invitation, _ = get_invitation_for_user(request, pk)
+    invitation, _acting = get_invitation_for_user(request, pk)
     if invitation.revoke(by=request.user):
-        messages.success(request, "Invitation cancelled: its link no longer works.")
+        messages.success(request, _("Invitation cancelled: its link no longer works."))
     else:
-        messages.info(request, "That invitation was already used, cancelled or expired.")
+        messages.info(request, _("That invitation was already used, cancelled or expired."))
     return redirect("team_invitations", team_id=invitation.team_id)
 
 
@@ -332,10 +342,11 @@ def _accept(
     except InvitationUnusable as exc:
         messages.error(request, str(exc))
         return redirect("home")
+    team = {"team": invitation.team.name}
     if already:
-        messages.info(request, f"You are already in “{invitation.team.name}”.")
+        messages.info(request, _("You are already in “%(team)s”.") % team)
     else:
-        messages.success(request, f"Welcome to “{invitation.team.name}”!")
+        messages.success(request, _("Welcome to “%(team)s”!") % team)
     return redirect("home")
 
 
@@ -350,7 +361,9 @@ def _sign_up_and_accept(
         messages.error(request, str(exc))
         return redirect("login")
     login(request, user, backend=MODEL_BACKEND)
-    messages.success(request, f"Welcome to Retouch and to “{invitation.team.name}”!")
+    messages.success(
+        request, _("Welcome to Retouch and to “%(team)s”!") % {"team": invitation.team.name}
+    )
     return redirect("home")
 
 

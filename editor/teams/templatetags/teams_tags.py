@@ -25,3 +25,10 @@ def usd(amount, places: int = 2) -> str:
     if int(places) == 2:
         return format_usd(amount)
     return f"${amount:,.{int(places)}f}"
+
+
+@register.filter
+def minutes(duration) -> int:
+    """`{{ cooloff_timedelta|minutes }}`: a timedelta in whole minutes (rounded), a number
+    that `{% blocktranslate count %}` can choose the plural by."""
+    return round(duration.total_seconds() / 60)
