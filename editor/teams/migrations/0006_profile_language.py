@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('teams', '0005_profile_shows_more_options'),
+        ("teams", "0005_profile_shows_more_options"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='profile',
-            name='language',
-            field=models.CharField(blank=True, default='', max_length=16),
+            model_name="profile",
+            name="language",
+            field=models.CharField(blank=True, default="", max_length=16),
         ),
     ]
