@@ -6,6 +6,7 @@ go with the rows."""
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from .models import Edit, ResultImage, SourceImage
 from .services import delete_edit
@@ -23,7 +24,7 @@ class ImageInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="File")
+    @admin.display(description=gettext_lazy("File"))
     def stored_file(self, image) -> str:
         url = reverse(self.view_name, args=[image.edit_id, image.position])
         return format_html('<a href="{}">{}</a>', url, image.file.name)
@@ -66,7 +67,9 @@ class EditAdmin(admin.ModelAdmin):
         "created_by__username",
         "created_by__email",
     ]
-    search_help_text = "Trace id, task id, request id (x-request-id), prompt or username."
+    search_help_text = gettext_lazy(
+        "Trace id, task id, request id (x-request-id), prompt or username."
+    )
     date_hierarchy = "created_at"
     raw_id_fields = ["team", "created_by", "parent"]
     exclude = ["mask"]
@@ -91,7 +94,7 @@ class EditAdmin(admin.ModelAdmin):
     ]
     inlines = [SourceImageInline, ResultImageInline]
 
-    @admin.display(description="Mask")
+    @admin.display(description=gettext_lazy("Mask"))
     def mask_file(self, edit: Edit) -> str:
         if not edit.mask:
             return "—"
@@ -99,7 +102,7 @@ class EditAdmin(admin.ModelAdmin):
             '<a href="{}">{}</a>', reverse("edit_mask", args=[edit.pk]), edit.mask.name
         )
 
-    @admin.display(description="Prompt", ordering="prompt")
+    @admin.display(description=gettext_lazy("Prompt"), ordering="prompt")
     def short_prompt(self, edit: Edit) -> str:
         return edit.prompt[:60]
 

@@ -13,6 +13,8 @@ from django.db.models import Min, Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -75,7 +77,7 @@ def shown_tokens(request: HttpRequest, name: str, limit: int) -> dict[int, str]:
     {id: token}, at most `limit` of them."""
     known: dict[int, str] = {}
     for item in request.GET.getlist(name)[:limit]:
-        pk, _, shown = item.partition(":")
+        pk, _sep, shown = item.partition(":")
         if pk.isdigit():
             known[int(pk)] = shown
     return known
@@ -116,7 +118,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def retry(request: HttpRequest, pk: int) -> HttpResponse:
     """Retry every failed edit of the batch: editors their own batches, owners any."""
-    batch, _ = get_batch_for_user(request, pk, Action.CHANGE_OWN_EDIT)
+    batch, _member = get_batch_for_user(request, pk, Action.CHANGE_OWN_EDIT)
     try:
         count = retry_batch(batch, by=request.user)
     except limits.LimitReached as reached:
@@ -127,7 +129,13 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
         (loaded,) = _with_edits(Batch.objects.filter(pk=batch.pk))
         return render(request, "edits/batch.html#card", {"batch": loaded})
     if count:
-        messages.success(request, f"Trying {count} failed edit{'s' if count != 1 else ''} again.")
+        messages.success(
+            request,
+            ngettext(
+                "Trying %(count)s failed edit again.", "Trying %(count)s failed edits again.", count
+            )
+            % {"count": count},
+        )
     return redirect("batch_detail", pk=batch.pk)
 
 
@@ -136,7 +144,7 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
 def download(request: HttpRequest, pk: int) -> HttpResponse:
     """The results of the batch's finished edits in one streamed zip with a
     manifest.csv (bulk.py), as the gallery's "Download selected" makes it."""
-    batch, _ = get_batch_for_user(request, pk)
+    batch, _member = get_batch_for_user(request, pk)
     edits = list(
         batch.edits.filter(status=Status.SUCCEEDED)
         .select_related("created_by")
@@ -155,7 +163,7 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
     """GET: the confirmation page (without JavaScript). POST: delete the batch and all
     its edits, refused whole while one of them is being made."""
-    batch, _ = get_batch_for_user(request, pk, Action.CHANGE_OWN_EDIT)
+    batch, _member = get_batch_for_user(request, pk, Action.CHANGE_OWN_EDIT)
     if request.method == "GET":
         batch = Batch.objects.with_progress().get(pk=batch.pk)
         return render(request, "edits/batch_delete.html", {"batch": batch})
@@ -164,15 +172,22 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
     except EditInProgress:
         messages.error(
             request,
-            "Some edits of this batch are being made right now. You can delete the batch "
-            "once they have finished.",
+            _(
+                "Some edits of this batch are being made right now. You can delete the batch "
+                "once they have finished."
+            ),
         )
         if request.htmx:
             return HttpResponseClientRedirect(reverse("batch_detail", args=[pk]))
         return redirect("batch_detail", pk=pk)
     if request.htmx and request.htmx.target == f"batch-{pk}":
         return render(request, "edits/batch.html#deleted", {"batch": batch, "count": count})
-    messages.success(request, f"Deleted the batch “{batch.prompt[:60]}” ({count} edits).")
+    deleted = ngettext(
+        "Deleted the batch “%(prompt)s” (%(count)s edit).",
+        "Deleted the batch “%(prompt)s” (%(count)s edits).",
+        count,
+    )
+    messages.success(request, deleted % {"prompt": batch.prompt[:60], "count": count})
     if request.htmx:
         return HttpResponseClientRedirect(reverse("home"))
     return redirect("home")

@@ -4,6 +4,8 @@ from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from editor.upstream import MODELS
 
@@ -16,31 +18,37 @@ class GalleryFilterForm(forms.Form):
     page."""
 
     q = forms.CharField(
-        label="Prompt contains",
+        label=gettext_lazy("Prompt contains"),
         required=False,
         max_length=200,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "e.g. sky"}),
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": gettext_lazy("e.g. sky")}),
     )
-    member = forms.ChoiceField(label="Made by", required=False)
+    member = forms.ChoiceField(label=gettext_lazy("Made by"), required=False)
     status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "Any status"), *Status.choices]
+        label=gettext_lazy("Status"),
+        required=False,
+        choices=[("", gettext_lazy("Any status")), *Status.choices],
     )
-    model = forms.ChoiceField(label="Model", required=False)
+    model = forms.ChoiceField(label=gettext_lazy("Model"), required=False)
     since = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=pgettext_lazy("gallery filter", "From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     until = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=pgettext_lazy("gallery filter", "To"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
-    starred = forms.BooleanField(label="Starred by me", required=False)
+    starred = forms.BooleanField(label=gettext_lazy("Starred by me"), required=False)
 
     def __init__(self, data, *, team, user=None):
         super().__init__(data, label_suffix="", auto_id="filter-%s")
         self.user = user
         members = team.memberships.select_related("user").order_by("user__username")
         usernames = [m.user.get_username() for m in members]
-        self.fields["member"].choices = [("", "Anyone"), *[(u, u) for u in usernames]]
-        self.fields["model"].choices = [("", "Any model")] + [
+        self.fields["member"].choices = [("", _("Anyone")), *[(u, u) for u in usernames]]
+        self.fields["model"].choices = [("", _("Any model"))] + [
             (m.name, m.label) for m in MODELS.values()
         ]
 
@@ -48,7 +56,7 @@ class GalleryFilterForm(forms.Form):
         cleaned = super().clean()
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and since > until:
-            self.add_error("until", "The end date is before the start date.")
+            self.add_error("until", _("The end date is before the start date."))
         return cleaned
 
     def criteria(self) -> dict:

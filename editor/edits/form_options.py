@@ -5,29 +5,32 @@ in ``ModelOptions``."""
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import get_language, gettext_lazy, ngettext
+from django.utils.translation import gettext as _
 
 from editor.upstream import ModelCapabilities, check_size, service_for, size_preset_groups
 from editor.upstream.sizes import MAX_SIDE, STEP, format_size, parse_size, resolution_of
 
 OPTION_LABELS = {
-    "size": "Size",
-    "quality": "Quality",
-    "n": "Number of results",
-    "background": "Background",
-    "output_format": "File format",
-    "output_compression": "Compression (0–100, JPEG and WebP)",
-    "input_fidelity": "Keep details of the input",
+    "size": gettext_lazy("Size"),
+    "quality": gettext_lazy("Quality"),
+    "n": gettext_lazy("Number of results"),
+    "background": gettext_lazy("Background"),
+    "output_format": gettext_lazy("File format"),
+    "output_compression": gettext_lazy("Compression (0–100, JPEG and WebP)"),
+    "input_fidelity": gettext_lazy("Keep details of the input"),
 }
 
 
+# File formats keep their names in every language.
 CHOICE_LABELS = {
-    "auto": "Automatic",
-    "low": "Low (fast)",
-    "medium": "Medium",
-    "high": "High",
-    "standard": "Standard",
-    "transparent": "Transparent",
-    "opaque": "Opaque",
+    "auto": gettext_lazy("Automatic"),
+    "low": gettext_lazy("Low (fast)"),
+    "medium": gettext_lazy("Medium"),
+    "high": gettext_lazy("High"),
+    "standard": gettext_lazy("Standard"),
+    "transparent": gettext_lazy("Transparent"),
+    "opaque": gettext_lazy("Opaque"),
     "png": "PNG",
     "jpeg": "JPEG",
     "webp": "WebP",
@@ -42,13 +45,15 @@ def _choices(values, blank: str | None = None) -> list[tuple[str, str]]:
 CUSTOM_SIZE = "custom"
 
 
-SIDES_AS_NUMBERS = "Give the width and height as whole numbers of pixels, such as 2048 × 1152."
+SIDES_AS_NUMBERS = gettext_lazy(
+    "Give the width and height as whole numbers of pixels, such as 2048 × 1152."
+)
 
 
 BILLING_WORDS = {
-    "per_image": "billed per result",
-    "per_token": "billed by the tokens it uses",
-    "per_request": "billed per edit",
+    "per_image": gettext_lazy("billed per result"),
+    "per_token": gettext_lazy("billed by the tokens it uses"),
+    "per_request": gettext_lazy("billed per edit"),
 }
 
 
@@ -69,25 +74,24 @@ def model_choice_label(model: ModelCapabilities) -> str:
 def _size_choices(caps: ModelCapabilities) -> list:
     """The size picker: ``auto`` where the model takes it, the presets (grouped by
     resolution for the grid models), and "Custom size…" for the grid."""
-    choices: list = [("auto", "Automatic (the model decides)")] if "auto" in caps.sizes else []
+    automatic = ("auto", _("Automatic (the model decides)"))
+    choices: list = [automatic] if "auto" in caps.sizes else []
     groups = size_preset_groups(caps)
     if caps.size_on_grid:
         choices += [(res, [(p.value, p.label) for p in items]) for res, items in groups.items()]
-        choices.append((CUSTOM_SIZE, "Custom size…"))
+        choices.append((CUSTOM_SIZE, _("Custom size…")))
     else:
         choices += [(p.value, p.label) for items in groups.values() for p in items]
     return choices
 
 
-def _side_field(label: str) -> forms.IntegerField:
+def _side_field(label: str, invalid: str) -> forms.IntegerField:
     # The browser's own checks are off (novalidate): min/max/step only make the arrows
     # and the number keyboard useful. The grid's rules are checked with check_size.
     return forms.IntegerField(
         label=label,
         required=False,
-        error_messages={
-            "invalid": f"Give the {label.lower()} as a whole number of pixels, such as 2048.",
-        },
+        error_messages={"invalid": invalid},
         widget=forms.NumberInput(
             attrs={
                 "min": STEP,
@@ -107,7 +111,11 @@ class ModelOptions:
 
     def _add_option_fields(self) -> None:
         caps = self.capabilities
-        plural = "" if caps.max_n == 1 else "s"
+        too_many = ngettext(
+            "%(model)s makes at most %(count)s result per edit; ask for %(count)s or fewer.",
+            "%(model)s makes at most %(count)s results per edit; ask for %(count)s or fewer.",
+            caps.max_n,
+        ) % {"model": caps.label, "count": caps.max_n}
         fields = {
             # Not a ChoiceField: the grid takes sizes beyond its presets, and check_size
             # explains a wrong one better than "Select a valid choice".
@@ -126,10 +134,9 @@ class ModelOptions:
                 max_value=caps.max_n,
                 initial=1,
                 error_messages={
-                    "max_value": f"{caps.label} makes at most {caps.max_n} result{plural} "
-                    f"per edit; ask for {caps.max_n} or fewer.",
-                    "min_value": "Ask for at least 1 result.",
-                    "invalid": "Give the number of results as a whole number, such as 2.",
+                    "max_value": too_many,
+                    "min_value": _("Ask for at least 1 result."),
+                    "invalid": _("Give the number of results as a whole number, such as 2."),
                 },
             ),
             "background": lambda: forms.ChoiceField(
@@ -142,7 +149,7 @@ class ModelOptions:
                 min_value=0, max_value=100, required=False
             ),
             "input_fidelity": lambda: forms.ChoiceField(
-                choices=_choices(caps.input_fidelities, blank="Default"), required=False
+                choices=_choices(caps.input_fidelities, blank=_("Default")), required=False
             ),
         }
         for name in caps.options:
@@ -154,8 +161,12 @@ class ModelOptions:
                 field.required = False
                 self.fields[name] = field
         if "size" in self.fields and caps.size_on_grid:
-            self.fields["size_width"] = _side_field("Width")
-            self.fields["size_height"] = _side_field("Height")
+            self.fields["size_width"] = _side_field(
+                _("Width"), _("Give the width as a whole number of pixels, such as 2048.")
+            )
+            self.fields["size_height"] = _side_field(
+                _("Height"), _("Give the height as a whole number of pixels, such as 2048.")
+            )
 
     def _initial_custom_size(self) -> None:
         """An earlier edit's size that is on the grid but not a preset (``?reuse=``)
@@ -190,22 +201,30 @@ class ModelOptions:
 
     @property
     def offer_key(self) -> str:
-        """What the model picker depends on, for the cache of the drawn form."""
-        return f"{self.service}:{','.join(name for name, _ in self.model_choices)}"
+        """What the model picker depends on, for the cache of the drawn form (its words are
+        in the active language)."""
+        names = ",".join(name for name, _label in self.model_choices)
+        return f"{get_language()}:{self.service}:{names}"
 
     @property
     def model_facts(self) -> str:
         """The chosen model in a few words: ``up to 16 photos · no mask · …``."""
         caps = self.capabilities
-        facts = ["one photo" if caps.max_images == 1 else f"up to {caps.max_images} photos"]
-        facts.append("takes a mask" if caps.takes_mask else "no mask")
-        facts.append("one result" if caps.max_n == 1 else f"up to {caps.max_n} results")
+        if caps.max_images == 1:
+            facts = [_("one photo")]
+        else:
+            facts = [_("up to %(count)s photos") % {"count": caps.max_images}]
+        facts.append(_("takes a mask") if caps.takes_mask else _("no mask"))
+        if caps.max_n == 1:
+            facts.append(_("one result"))
+        else:
+            facts.append(_("up to %(count)s results") % {"count": caps.max_n})
         if caps.size_on_grid:
-            facts.append("sizes up to 4K")
+            facts.append(_("sizes up to 4K"))
         elif caps.size_rule == "none":
-            facts.append("the model picks the size")
+            facts.append(_("the model picks the size"))
         if caps.billing in BILLING_WORDS:
-            facts.append(BILLING_WORDS[caps.billing])
+            facts.append(str(BILLING_WORDS[caps.billing]))
         return " · ".join(facts)
 
     @property
@@ -236,12 +255,17 @@ class ModelOptions:
         if not (width and height):
             return "", False
         if not (width.isdigit() and height.isdigit()):
-            return SIDES_AS_NUMBERS, False
+            return str(SIDES_AS_NUMBERS), False
         w, h = int(width), int(height)
         problem = check_size(self.capabilities, format_size(w, h))
         if problem:
             return problem, False
-        return f"{w} × {h} works ({resolution_of(w, h)}).", True
+        verdict = _("%(width)s × %(height)s works (%(resolution)s).") % {
+            "width": w,
+            "height": h,
+            "resolution": resolution_of(w, h),
+        }
+        return verdict, True
 
     @property
     def shows_default_options(self) -> bool:
@@ -265,8 +289,10 @@ class ModelOptions:
                 if width is None or height is None:
                     self.add_error(
                         "size",
-                        "Give both a width and a height for a custom size, or choose one "
-                        "of the sizes listed.",
+                        _(
+                            "Give both a width and a height for a custom size, or choose "
+                            "one of the sizes listed."
+                        ),
                     )
                     return
                 if width < 1 or height < 1:

@@ -4,6 +4,8 @@ from pathlib import PurePosixPath
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from editor.upstream import (
     MODELS,
@@ -47,19 +49,21 @@ class MultipleImageField(forms.FileField):
     def clean(self, data, initial=None):
         files = data if isinstance(data, list | tuple) else ([data] if data else [])
         if not files and self.required:
-            raise ValidationError("Add at least one photo to edit.", code="required")
+            raise ValidationError(_("Add at least one photo to edit."), code="required")
         return [super(MultipleImageField, self).clean(f, initial) for f in files]
 
 
 # With several photos: one picture made from all of them, or one edit per photo (a batch).
 TOGETHER, EACH = "together", "each"
 APPLY_TO_CHOICES = [
-    (TOGETHER, "Combine them into one picture"),
-    (EACH, "Apply to each photo separately"),
+    (TOGETHER, gettext_lazy("Combine them into one picture")),
+    (EACH, gettext_lazy("Apply to each photo separately")),
 ]
 APPLY_TO_EXAMPLES = {
-    TOGETHER: "For example: put these items together in a gift basket.",
-    EACH: "For example: put each product on a white background, one result per photo.",
+    TOGETHER: gettext_lazy("For example: put these items together in a gift basket."),
+    EACH: gettext_lazy(
+        "For example: put each product on a white background, one result per photo."
+    ),
 }
 
 
@@ -75,32 +79,34 @@ class EditForm(ModelOptions, forms.Form):
     """
 
     model = forms.CharField(
-        label="Model",
+        label=gettext_lazy("Model"),
         widget=forms.Select,
-        error_messages={"required": "Choose a model."},
+        error_messages={"required": gettext_lazy("Choose a model.")},
     )
     prompt = forms.CharField(
-        label="What should change?",
+        label=gettext_lazy("What should change?"),
         widget=forms.Textarea(
-            attrs={"rows": 3, "placeholder": "e.g. Put these items in a gift basket"}
+            attrs={"rows": 3, "placeholder": gettext_lazy("e.g. Put these items in a gift basket")}
         ),
-        error_messages={"required": "Describe what should change in the photos."},
+        error_messages={"required": gettext_lazy("Describe what should change in the photos.")},
     )
     # Optional: without a photo the form creates an image from the prompt alone.
     images = MultipleImageField(
-        label="Photos",
+        label=gettext_lazy("Photos"),
         required=False,
-        help_text="Optional. Add photos to edit them, or leave empty to create a new image.",
+        help_text=gettext_lazy(
+            "Optional. Add photos to edit them, or leave empty to create a new image."
+        ),
     )
     apply_to = forms.ChoiceField(
-        label="With several photos",
+        label=gettext_lazy("With several photos"),
         choices=APPLY_TO_CHOICES,
         required=False,
         initial=TOGETHER,
         widget=forms.RadioSelect,
     )
     mask = forms.FileField(
-        label="Mask (optional PNG: transparent where the first photo may change)",
+        label=gettext_lazy("Mask (optional PNG: transparent where the first photo may change)"),
         required=False,
         widget=forms.ClearableFileInput(attrs={"accept": "image/png"}),
     )
@@ -186,7 +192,7 @@ class EditForm(ModelOptions, forms.Form):
             base = self.base_result
             fmt = {v: k for k, v in CONTENT_TYPES.items()}.get(base.content_type, "PNG")
             facts.insert(0, ImageFacts(fmt, base.content_type, base.width, base.height, False))
-            names.insert(0, "the earlier result")
+            names.insert(0, _("the earlier result"))
         if self.applies_to_each:
             self._check_batch_size(len(facts))
         else:
@@ -195,16 +201,28 @@ class EditForm(ModelOptions, forms.Form):
             for name, fact in zip(names, facts, strict=True):
                 if fact.width != fact.height or fact.format != "PNG":
                     raise ValidationError(
-                        f"{caps.label} needs a square PNG; “{name}” is a "
-                        f"{fact.width}×{fact.height} {fact.format}.",
+                        _("%(model)s needs a square PNG; “%(name)s” is a %(size)s %(format)s.")
+                        % {
+                            "model": caps.label,
+                            "name": name,
+                            "size": f"{fact.width}×{fact.height}",
+                            "format": fact.format,
+                        },
                         code="square",
                     )
         for name, fact in zip(names, facts, strict=True):
             if min(fact.width, fact.height) < caps.min_image_side:
                 raise ValidationError(
-                    f"“{name}” is {fact.width}×{fact.height} pixels; {caps.label} needs "
-                    f"photos at least {caps.min_image_side} pixels on each side: choose a "
-                    "larger photo.",
+                    _(
+                        "“%(name)s” is %(size)s pixels; %(model)s needs photos at least "
+                        "%(side)s pixels on each side: choose a larger photo."
+                    )
+                    % {
+                        "name": name,
+                        "size": f"{fact.width}×{fact.height}",
+                        "model": caps.label,
+                        "side": caps.min_image_side,
+                    },
                     code="too_small",
                 )
         self.image_facts = facts
@@ -227,8 +245,11 @@ class EditForm(ModelOptions, forms.Form):
         limit = max_batch()
         if count > limit:
             raise ValidationError(
-                f"A batch takes at most {limit} photos; you added {count}: remove "
-                f"{count - limit}, or start a second batch with them.",
+                _(
+                    "A batch takes at most %(limit)s photos; you added %(count)s: remove "
+                    "%(extra)s, or start a second batch with them."
+                )
+                % {"limit": limit, "count": count, "extra": count - limit},
                 code="count",
             )
 
@@ -236,19 +257,35 @@ class EditForm(ModelOptions, forms.Form):
         caps = self.capabilities
         if count > caps.max_images == 1:
             raise ValidationError(
-                f"{caps.label} edits exactly one photo; you added {count}: keep one, or "
-                "choose a model that takes several.",
+                _(
+                    "%(model)s edits exactly one photo; you added %(count)s: keep one, or "
+                    "choose a model that takes several."
+                )
+                % {"model": caps.label, "count": count},
                 code="count",
             )
         if count > caps.max_images:
             raise ValidationError(
-                f"{caps.label} takes at most {caps.max_images} photos; you added {count}: "
-                f"remove {count - caps.max_images}.",
+                _(
+                    "%(model)s takes at most %(limit)s photos; you added %(count)s: "
+                    "remove %(extra)s."
+                )
+                % {
+                    "model": caps.label,
+                    "limit": caps.max_images,
+                    "count": count,
+                    "extra": count - caps.max_images,
+                },
                 code="count",
             )
         if count < caps.min_images:
             raise ValidationError(
-                f"{caps.label} needs at least {caps.min_images} photos; you added {count}.",
+                ngettext(
+                    "%(model)s needs at least %(limit)s photo; you added %(count)s.",
+                    "%(model)s needs at least %(limit)s photos; you added %(count)s.",
+                    caps.min_images,
+                )
+                % {"model": caps.label, "limit": caps.min_images, "count": count},
                 code="count",
             )
 
@@ -258,17 +295,24 @@ class EditForm(ModelOptions, forms.Form):
             return None
         if self.is_generation:
             raise ValidationError(
-                "A mask marks the part of a photo to change: add that photo, or remove the "
-                "mask to create a new image.",
+                _(
+                    "A mask marks the part of a photo to change: add that photo, or remove "
+                    "the mask to create a new image."
+                ),
                 code="mask_without_photo",
             )
         caps = self.capabilities
         if not caps.takes_mask:
             other = self.mask_alternative
-            instead = f"choose {other.label}, which does" if other else "leave the mask out"
-            raise ValidationError(
-                f"{caps.label} does not take a mask: remove it, or {instead}.", code="no_mask"
-            )
+            if other:
+                message = _(
+                    "%(model)s does not take a mask: remove it, or choose %(other)s, which does."
+                ) % {"model": caps.label, "other": other.label}
+            else:
+                message = _("%(model)s does not take a mask: remove it, or leave the mask out.") % {
+                    "model": caps.label
+                }
+            raise ValidationError(message, code="no_mask")
         facts = read_header(
             mask,
             mask.name,
@@ -290,12 +334,21 @@ class EditForm(ModelOptions, forms.Form):
             mask_size = (self.mask_facts.width, self.mask_facts.height)
             for fact in photos:
                 if mask_size != (fact.width, fact.height):
-                    which = "every photo" if self.applies_to_each else "the first photo"
-                    self.add_error(
-                        "mask",
-                        f"The mask is {mask_size[0]}×{mask_size[1]} pixels; it must be the "
-                        f"same size as {which} ({fact.width}×{fact.height}).",
-                    )
+                    sizes = {
+                        "mask": f"{mask_size[0]}×{mask_size[1]}",
+                        "photo": f"{fact.width}×{fact.height}",
+                    }
+                    if self.applies_to_each:
+                        message = _(
+                            "The mask is %(mask)s pixels; it must be the same size as every "
+                            "photo (%(photo)s)."
+                        )
+                    else:
+                        message = _(
+                            "The mask is %(mask)s pixels; it must be the same size as the "
+                            "first photo (%(photo)s)."
+                        )
+                    self.add_error("mask", message % sizes)
                     break
         if not self.errors:
             self._validate_for_upstream(cleaned)

@@ -28,6 +28,7 @@ from typing import BinaryIO
 
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -76,8 +77,11 @@ def decode_slot(name: str | None = None) -> Iterator[None]:
         if name is None:
             raise TimeoutError("no decode slot became free")
         raise ValidationError(
-            f"Retouch is busy checking other photos and could not check “{name}”. "
-            "Try again in a minute.",
+            _(
+                "Retouch is busy checking other photos and could not check “%(name)s”. "
+                "Try again in a minute."
+            )
+            % {"name": name},
             code="busy",
         )
     try:
@@ -94,16 +98,19 @@ def _reading(fileobj: BinaryIO, name: str) -> Iterator[None]:
         yield
     except Image.DecompressionBombError as exc:
         raise ValidationError(
-            f"“{name}” has too many pixels to process safely.", code="too_many_pixels"
+            _("“%(name)s” has too many pixels to process safely.") % {"name": name},
+            code="too_many_pixels",
         ) from exc
     except UnidentifiedImageError as exc:
         raise ValidationError(
-            f"“{name}” is not an image Retouch can read. Use PNG, JPEG or WebP.",
+            _("“%(name)s” is not an image Retouch can read. Use PNG, JPEG or WebP.")
+            % {"name": name},
             code="not_an_image",
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ValidationError(
-            f"“{name}” is damaged or incomplete and could not be opened.", code="undecodable"
+            _("“%(name)s” is damaged or incomplete and could not be opened.") % {"name": name},
+            code="undecodable",
         ) from exc
     finally:
         fileobj.seek(0)
@@ -118,10 +125,11 @@ def read_header(
         fileobj.seek(0, io.SEEK_END)
         size = fileobj.tell()
     if size == 0:
-        raise ValidationError(f"“{name}” is empty.", code="empty")
+        raise ValidationError(_("“%(name)s” is empty.") % {"name": name}, code="empty")
     if size > max_bytes:
         raise ValidationError(
-            f"“{name}” is {filesizeformat(size)}; the limit is {filesizeformat(max_bytes)}.",
+            _("“%(name)s” is %(size)s; the limit is %(limit)s.")
+            % {"name": name, "size": filesizeformat(size), "limit": filesizeformat(max_bytes)},
             code="too_large",
         )
     with _reading(fileobj, name), Image.open(fileobj) as image:
@@ -133,15 +141,19 @@ def read_header(
     limit = pixel_limit(max_pixels)
     if width * height > limit:
         raise ValidationError(
-            f"“{name}” is {width}×{height} pixels, more than Retouch can process "
-            f"({limit / 1_000_000:.0f} megapixels at most).",
+            _(
+                "“%(name)s” is %(size)s pixels, more than Retouch can process "
+                "(%(megapixels)s megapixels at most)."
+            )
+            % {"name": name, "size": f"{width}×{height}", "megapixels": f"{limit / 1_000_000:.0f}"},
             code="too_many_pixels",
         )
     if fmt not in CONTENT_TYPES:
-        raise ValidationError(
-            f"“{name}” is a {fmt or 'unknown'} image. Use PNG, JPEG or WebP.",
-            code="unsupported_format",
-        )
+        if fmt:
+            message = _("“%(name)s” is a %(format)s image. Use PNG, JPEG or WebP.")
+        else:
+            message = _("“%(name)s” is an image of an unknown format. Use PNG, JPEG or WebP.")
+        raise ValidationError(message % {"name": name, "format": fmt}, code="unsupported_format")
     return ImageFacts(fmt, CONTENT_TYPES[fmt], width, height, has_alpha)
 
 
@@ -169,11 +181,13 @@ def read_data(image: Image.Image, *, whole: bool = False) -> None:
 def check_mask_header(facts: ImageFacts) -> None:
     """Refuse, from its header, a mask the service would refuse (ValidationError)."""
     if facts.format != "PNG":
-        raise ValidationError("The mask must be a PNG image.", code="mask_alpha")
+        raise ValidationError(_("The mask must be a PNG image."), code="mask_alpha")
     if not facts.has_alpha:
         raise ValidationError(
-            "The mask has no transparency. Paint the area to change, or upload a PNG whose "
-            "transparent pixels mark it.",
+            _(
+                "The mask has no transparency. Paint the area to change, or upload a PNG "
+                "whose transparent pixels mark it."
+            ),
             code="mask_alpha",
         )
 
@@ -181,7 +195,8 @@ def check_mask_header(facts: ImageFacts) -> None:
 def check_mask_alpha(fileobj: BinaryIO) -> None:
     """Refuse a mask with nothing fully transparent (ValidationError). The one check that
     needs every pixel: the mask is decoded whole, holding a decode slot."""
-    with decode_slot("the mask"), _reading(fileobj, "the mask"), Image.open(fileobj) as image:
+    name = _("the mask")
+    with decode_slot(name), _reading(fileobj, name), Image.open(fileobj) as image:
         read_data(image, whole=True)
         # A band of its own needs no conversion (a 50-megapixel RGBA copy saved);
         # a transparent colour or palette entry does.
@@ -189,7 +204,7 @@ def check_mask_alpha(fileobj: BinaryIO) -> None:
         low, _high = source.getchannel("A").getextrema()
     if low != 0:
         raise ValidationError(
-            "The mask has no fully transparent area, so nothing would change.",
+            _("The mask has no fully transparent area, so nothing would change."),
             code="mask_alpha",
         )
 

@@ -22,12 +22,15 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import dateformat, formats, timezone
 from django.utils.timesince import timeuntil
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext_lazy
 from django_htmx.http import reswap, retarget
 
-from editor.teams.models import Team, format_usd
+from editor.teams.models import Team
 
+from .costs import money
 from .models import LedgerEntry
 
 PERIODS = {
@@ -37,6 +40,13 @@ PERIODS = {
     "day": timedelta(days=1),
 }
 RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
+# A window in the refusals' words: "in the last hour", "allows 10 per hour".
+WINDOW_WORDS = {
+    "second": pgettext_lazy("rate limit window", "second"),
+    "minute": pgettext_lazy("rate limit window", "minute"),
+    "hour": pgettext_lazy("rate limit window", "hour"),
+    "day": pgettext_lazy("rate limit window", "day"),
+}
 
 
 @dataclass(frozen=True)
@@ -119,12 +129,15 @@ def budget_refusal(team: Team, now: datetime) -> Refusal | None:
     budget = team.monthly_budget_usd
     if budget is None or month_spend(team, now) < budget:
         return None
-    month = timezone.localtime(now).strftime("%B")
+    month = dateformat.format(timezone.localtime(now), "F")
     # 402: the team's money ran out for now; nothing the person does will change that
     # until an owner raises the budget or the month turns.
     return Refusal(
-        f"Your team has used its {format_usd(budget)} budget for {month}. "
-        "An owner can raise it on the team page.",
+        _(
+            "Your team has used its %(budget)s budget for %(month)s. An owner can raise it "
+            "on the team page."
+        )
+        % {"budget": money(budget), "month": month},
         status=402,
     )
 
@@ -164,36 +177,44 @@ def rate_refusal(user, now: datetime, starting: int = 1) -> Refusal | None:
     if starting > 1 and len(recent) < count:
         return _batch_refusal(count, window, count - len(recent), starting)
     retry_at = recent[-1] + window
-    edits = "edit" if count == 1 else "edits"
-    return Refusal(
-        f"You have started {count} {edits} in the last {_window_words(window)}, the most "
-        f"Retouch allows. You can start another {_when(retry_at, now)}.",
-        status=429,
-        retry_at=retry_at,
-    )
+    message = ngettext(
+        "You have started %(count)s edit in the last %(window)s, the most Retouch allows. "
+        "You can start another %(when)s.",
+        "You have started %(count)s edits in the last %(window)s, the most Retouch allows. "
+        "You can start another %(when)s.",
+        count,
+    ) % {"count": count, "window": _window_words(window), "when": _when(retry_at, now)}
+    return Refusal(message, status=429, retry_at=retry_at)
 
 
 def _batch_refusal(count: int, window: timedelta, fits: int, starting: int) -> Refusal:
     """Some of a batch would fit in the rate limit, not all: refused whole, saying how many
     would. No Retry-After: a smaller batch goes through now."""
-    edits = "edit" if fits == 1 else "edits"
-    return Refusal(
-        f"This batch would start {starting} edits, but Retouch allows {count} per "
-        f"{_window_words(window)} and you can start only {fits} more {edits} now. Choose "
-        f"{fits} photo{'s' if fits != 1 else ''} or fewer, or try again later.",
-        status=429,
+    message = ngettext(
+        "This batch would start %(starting)s edits, but Retouch allows %(count)s per "
+        "%(window)s and you can start only %(fits)s more edit now. Choose %(fits)s photo or "
+        "fewer, or try again later.",
+        "This batch would start %(starting)s edits, but Retouch allows %(count)s per "
+        "%(window)s and you can start only %(fits)s more edits now. Choose %(fits)s photos "
+        "or fewer, or try again later.",
+        fits,
     )
+    words = {"starting": starting, "count": count, "window": _window_words(window), "fits": fits}
+    return Refusal(message % words, status=429)
 
 
 def _window_words(window: timedelta) -> str:
-    return next(name for name, period in PERIODS.items() if period == window)
+    return str(next(WINDOW_WORDS[name] for name, period in PERIODS.items() if period == window))
 
 
 def _when(moment: datetime, now: datetime) -> str:
     """`at 14:05 (in 12 minutes)`, `in 40 seconds`, `on 26 November at 09:00 (in ...)`."""
     seconds = int((moment - now).total_seconds() + 0.999)
     if seconds < 60:
-        return f"in {seconds} second{'s' if seconds != 1 else ''}"
+        return ngettext("in %(count)s second", "in %(count)s seconds", seconds) % {"count": seconds}
     local, today = timezone.localtime(moment), timezone.localtime(now).date()
-    day = "" if local.date() == today else f"on {local.day} {local:%B} "
-    return f"{day}at {local:%H:%M} (in {timeuntil(moment, now)})"
+    words = {"time": f"{local:%H:%M}", "span": timeuntil(moment, now)}
+    if local.date() == today:
+        return _("at %(time)s (in %(span)s)") % words
+    words["date"] = formats.date_format(local, "MONTH_DAY_FORMAT")
+    return _("on %(date)s at %(time)s (in %(span)s)") % words

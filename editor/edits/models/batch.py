@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .states import Status
 
@@ -46,7 +48,7 @@ class Batch(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        verbose_name_plural = "batches"
+        verbose_name_plural = gettext_lazy("batches")
 
     def __str__(self) -> str:
         return f"Batch {self.pk}: {self.prompt[:40]}"
@@ -64,8 +66,10 @@ class Batch(models.Model):
     @property
     def progress(self) -> str:
         """``7 of 20 done, 1 failed``."""
-        text = f"{self.succeeded_count} of {self.total} done"
-        return f"{text}, {self.failed_count} failed" if self.failed_count else text
+        counts = {"done": self.succeeded_count, "total": self.total, "failed": self.failed_count}
+        if self.failed_count:
+            return _("%(done)s of %(total)s done, %(failed)s failed") % counts
+        return _("%(done)s of %(total)s done") % counts
 
     @property
     def poll_token(self) -> str:

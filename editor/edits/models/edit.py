@@ -12,9 +12,11 @@ from django.db import models
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from editor.teams.models import Activity
-from editor.upstream import MODELS
+from editor.upstream import MODELS, errors
 
 from .files import ResultImage, mask_upload_to
 from .previews import PreviewImage
@@ -77,8 +79,8 @@ class Edit(EditStates, models.Model):
         """What the service was asked: to change photos, or to create an image from the
         prompt alone (no photos). The label is what the gallery and detail page say."""
 
-        EDIT = "edit", "Edited"
-        GENERATION = "generation", "Created"
+        EDIT = "edit", pgettext_lazy("kind of edit", "Edited")
+        GENERATION = "generation", pgettext_lazy("kind of edit", "Created")
 
     team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="edits")
     created_by = models.ForeignKey(
@@ -206,12 +208,24 @@ class Edit(EditStates, models.Model):
         self.picked_by = by if result else None
         self.picked_at = timezone.now() if result else None
         self.save(update_fields=["picked_result", "picked_by", "picked_at", "updated_at"])
-        about = f"“{self.prompt[:200]}”"
+        # The log keeps what was written, in the language of whoever picked.
+        about = _("“%(prompt)s”") % {"prompt": self.prompt[:200]}
         if result is None:
             Activity.objects.record(self.team, by, Activity.Verb.PICK_CLEARED, about)
         else:
-            summary = f"result {result.position + 1} of {self.results.count()} for {about}"
+            summary = _("result %(position)s of %(count)s for %(prompt)s") % {
+                "position": result.position + 1,
+                "count": self.results.count(),
+                "prompt": about,
+            }
             Activity.objects.record(self.team, by, Activity.Verb.RESULT_PICKED, summary)
+
+    @property
+    def plain_error_message(self) -> str:
+        """What went wrong, in the reader's language: the message is stored in English
+        (``error_message``) and said again here from its code and words (upstream's
+        ``translated_message``); one it cannot read back is shown as it was stored."""
+        return errors.translated_message(self.error_code, self.error_message)
 
     @property
     def is_final(self) -> bool:
@@ -306,7 +320,7 @@ class Star(models.Model):
     @classmethod
     def toggle(cls, edit: Edit, user) -> bool:
         """Star the edit for this person, or unstar it; True when it is now starred."""
-        deleted, _ = cls.objects.filter(edit=edit, user=user).delete()
+        deleted, _rows = cls.objects.filter(edit=edit, user=user).delete()
         if deleted:
             return False
         cls.objects.get_or_create(edit=edit, user=user)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 
 class LedgerQuerySet(models.QuerySet):
@@ -33,9 +34,9 @@ class LedgerQuerySet(models.QuerySet):
 
 class LedgerEntry(models.Model):
     class Kind(models.TextChoices):
-        STARTED = "started", "Started an edit"
-        RETRIED = "retried", "Retried an edit"
-        COST = "cost", "Estimated cost of a finished edit"
+        STARTED = "started", gettext_lazy("Started an edit")
+        RETRIED = "retried", gettext_lazy("Retried an edit")
+        COST = "cost", gettext_lazy("Estimated cost of a finished edit")
 
     team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(
@@ -51,8 +52,8 @@ class LedgerEntry(models.Model):
     objects = LedgerQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "ledger entry"
-        verbose_name_plural = "ledger entries"
+        verbose_name = gettext_lazy("ledger entry")
+        verbose_name_plural = gettext_lazy("ledger entries")
         indexes = [
             models.Index(fields=["user", "kind", "created_at"], name="ledger_user_recent"),
             models.Index(fields=["team", "kind", "created_at"], name="ledger_team_recent"),

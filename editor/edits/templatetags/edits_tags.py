@@ -1,5 +1,9 @@
 from django import template
+from django.utils import formats
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from editor.edits.costs import money
 from editor.edits.form_options import CHOICE_LABELS, OPTION_LABELS
 from editor.upstream import MODELS
 from editor.upstream.sizes import SHAPE_LABELS, parse_size, shape_of
@@ -8,10 +12,18 @@ register = template.Library()
 
 # How each billing kind of the catalogue reads on the usage page.
 BILLING_LABELS = {
-    "per_token": "per token",
-    "per_image": "per result",
-    "per_request": "per edit",
+    "per_token": gettext_lazy("per token"),
+    "per_image": gettext_lazy("per result"),
+    "per_request": gettext_lazy("per edit"),
 }
+
+
+@register.filter
+def usd(amount, places: int = 2) -> str:
+    """`{{ cost|usd }}` → `$12.50` (`$50` for whole dollars); `{{ cost|usd:4 }}` →
+    `$0.0625`, for single edits that cost fractions of a cent. In the active language's
+    words and separators (costs.money); empty for no amount."""
+    return money(amount, places)
 
 
 @register.filter
@@ -37,17 +49,17 @@ def billing_label(name: str) -> str:
     """How the model is billed, in words (`per token`, `per result`, `per edit`); empty
     for a model no longer in the catalogue."""
     model = MODELS.get(name)
-    return BILLING_LABELS.get(model.billing, "") if model else ""
+    return str(BILLING_LABELS.get(model.billing, "")) if model else ""
 
 
 @register.filter
 def tokens(value) -> str:
-    """A token count with thousands separators, or `—` when the service reported none
-    (models billed per result or per edit often report no tokens at all)."""
+    """A token count with the language's thousands separators, or `—` when the service
+    reported none (models billed per result or per edit often report no tokens at all)."""
     if value is None or value == "" or isinstance(value, bool):
         return "—"
     try:
-        return f"{int(value):,}"
+        return formats.number_format(int(value), force_grouping=True)
     except (TypeError, ValueError):
         return "—"
 
@@ -65,22 +77,29 @@ def size_words(value) -> str:
     `auto` → `Automatic (the model decides)`: the size asked for, as a person says it."""
     parsed = parse_size(value)
     if parsed is None:
-        return "Automatic (the model decides)" if value == "auto" else str(value or "")
+        return _("Automatic (the model decides)") if value == "auto" else str(value or "")
     width, height = parsed
-    return f"{SHAPE_LABELS[shape_of(width, height)]}, {width} × {height} pixels"
+    shape = SHAPE_LABELS[shape_of(width, height)]
+    return _("%(shape)s, %(width)s × %(height)s pixels") % {
+        "shape": shape,
+        "width": width,
+        "height": height,
+    }
 
 
 @register.filter
 def duration(seconds) -> str:
     """`70` → `1 min 10 s`: how long, in the words the card uses (static/js/gallery.js
-    counts on in the same words)."""
+    counts on in the same words, with the same messages)."""
     if seconds is None or seconds == "":
         return ""
     total = max(0, int(seconds))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes} min"
+        return _("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
     if minutes:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    return f"{secs} s"
+        if secs:
+            return _("%(minutes)s min %(seconds)s s") % {"minutes": minutes, "seconds": secs}
+        return _("%(minutes)s min") % {"minutes": minutes}
+    return _("%(seconds)s s") % {"seconds": secs}
