@@ -1,11 +1,13 @@
 """The edits app's models: `Edit` (edit.py) and its images (files.py); every change of
 an edit's state is in states.py; the usage ledger the limits count is ledger.py; the
 previews a streamed edit shows while it runs are previews.py; the workers' heartbeats
-(read by /healthz) are heartbeat.py.
+(read by /healthz) are heartbeat.py; changes.py is the log the open pages' event streams
+read.
 Everything is importable from here, as `from editor.edits.models import Edit, Status`;
 migrations name the upload and token functions by this path."""
 
 from .batch import Batch, max_batch
+from .changes import Change
 from .edit import Edit, EditQuerySet, Star, _new_callback_token
 from .files import (
     ImageFileMixin,
@@ -24,6 +26,7 @@ from .states import PENDING_STATUSES, Delivery, Status
 __all__ = [
     "PENDING_STATUSES",
     "Batch",
+    "Change",
     "Delivery",
     "Edit",
     "EditQuerySet",

@@ -19,6 +19,7 @@ from django.utils import timezone
 from PIL import Image
 
 from ..imaging import DECODE_ERRORS, decode_slot
+from .changes import Change
 from .states import Status
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,11 @@ class PreviewImage(models.Model):
         with transaction.atomic():
             if not edit.lease_token or not held.exists():
                 return None
-            return cls.objects.create(
+            preview = cls.objects.create(
                 edit_id=edit.pk, index=index, width=width, height=height, data=data
             )
+            Change.objects.record_edit(edit)  # open pages show it at once
+            return preview
 
     @classmethod
     def discard(cls, edit) -> int:

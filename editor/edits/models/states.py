@@ -24,6 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..costs import estimate_cost
+from .changes import Change
 from .files import ResultImage
 from .ledger import LedgerEntry
 
@@ -103,16 +104,25 @@ class EditStateQuerySet(models.QuerySet):
     def finish(self, status: Status, now: datetime | None = None, **changes: Any) -> int:
         """Make these edits final (succeeded or failed), letting go of any lease: the one
         way every edit ends. The caller narrows the rows to those it may finish (pending,
-        or held under its lease). Returns how many rows changed."""
+        or held under its lease). Returns how many rows changed. Open pages hear of each
+        (a Change row, in the same transaction)."""
         now = now or timezone.now()
-        return self.update(
-            status=status,
-            next_attempt_at=None,
-            finished_at=now,
-            updated_at=now,
-            **RELEASED,
-            **changes,
-        )
+        with transaction.atomic(using=self.db):
+            # Read and locked first, so that the rows updated are among those recorded.
+            ending = list(self.select_for_update().values_list("pk", "team_id", "batch_id"))
+            if not ending:
+                return 0
+            count = self.filter(pk__in=[pk for pk, _, _ in ending]).update(
+                status=status,
+                next_attempt_at=None,
+                finished_at=now,
+                updated_at=now,
+                **RELEASED,
+                **changes,
+            )
+            if count:
+                Change.objects.record(ending)
+        return count
 
     def fail(self, code: str, message: str, detail: str = "", **changes: Any) -> int:
         return self.finish(Status.FAILED, **errors(code, message, detail), **changes)
@@ -140,17 +150,26 @@ class EditStates:
         can; without one (the reconciler, tests) any pending edit can be finished."""
         return self._held() if self.lease_token else self._rows.pending()
 
+    def _update(self, rows: EditStateQuerySet, **changes: Any) -> bool:
+        """Write `changes` to `rows` (this edit at most); when written, open pages hear
+        of it (a Change row) in the same transaction."""
+        with transaction.atomic():
+            done = rows.update(**changes) == 1
+            if done:
+                Change.objects.record_edit(self)
+        return done
+
     def _write(self, rows: EditStateQuerySet, **changes: Any) -> bool:
         """Write `changes` to `rows` (this edit, if still in the state the caller expects)
         and read the row back when they were written."""
-        done = rows.update(**changes) == 1
+        done = self._update(rows, **changes)
         if done:
             self.refresh_from_db()
         return done
 
     def _change(self, rows: EditStateQuerySet, **changes: Any) -> bool:
         """Like `_write`, for changes of plain values: set on this object, not read back."""
-        done = rows.update(**changes) == 1
+        done = self._update(rows, **changes)
         if done:
             for name, value in changes.items():
                 setattr(self, name, value)
