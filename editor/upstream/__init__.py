@@ -1,8 +1,10 @@
 """Client for the OpenAI Images Edits and Generations API (directly or through the AceData
 Cloud gateway).
 
-Plain Python with no Django imports: the app works with the typed results and the single
-``UpstreamError`` exported here and never sees the wire format.
+Plain Python but for ``django.utils.translation`` (the words people read are marked for
+translation and translated only when shown, never at import: the settings import the model
+catalogue): the app works with the typed results and the single ``UpstreamError`` exported
+here and never sees the wire format.
 """
 
 from .capabilities import (

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .catalogue import DEFAULT_MODEL, MODELS, _or_list, check_size, get_model
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from .catalogue import DEFAULT_MODEL, MODELS, check_size, get_model
 from .modelspec import (
     JPEG,
     MB,
@@ -25,6 +28,7 @@ from .modelspec import (
     stream_size,
 )
 from .schema import EditRequest, GenerateRequest, ImageInput
+from .wording import or_list
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -55,16 +59,18 @@ _CHOICE_OPTIONS: dict[str, str] = {
 def validate(req: EditRequest) -> ModelCapabilities:
     """Raise InvalidEditRequest listing every problem at once, so a form can show them all;
     return the model's capabilities when the request is fine."""
-    return _validate(req, "Describe the change you want.")
+    return _validate(req, gettext_noop("Describe the change you want."))
 
 
 def validate_generation(req: GenerateRequest) -> ModelCapabilities:
     """``validate`` for an image created from the prompt alone: the same rules without
     images, and a model that creates images (``generates``)."""
-    return _validate(req, "Describe the image to create.")
+    return _validate(req, gettext_noop("Describe the image to create."))
 
 
 def _validate(req: EditRequest | GenerateRequest, no_prompt: str) -> ModelCapabilities:
+    # Each message is translated only when a rule is broken: a valid request never needs the
+    # translations (scripts outside Django send edits too).
     errors: dict[str, list[str]] = {}
 
     def add(field: str, message: str) -> None:
@@ -78,12 +84,19 @@ def _validate(req: EditRequest | GenerateRequest, no_prompt: str) -> ModelCapabi
 
     prompt = req.prompt if isinstance(req.prompt, str) else ""
     if not prompt.strip():
-        add("prompt", no_prompt)
+        add("prompt", _(no_prompt))
     elif model and len(prompt) > model.prompt_max_chars:
         add(
             "prompt",
-            f"The description is too long for {model.label}: at most "
-            f"{model.prompt_max_chars:,} characters, yours has {len(prompt):,}.",
+            _(
+                "The description is too long for %(model)s: at most %(limit)s characters, "
+                "yours has %(count)s."
+            )
+            % {
+                "model": model.label,
+                "limit": f"{model.prompt_max_chars:,}",
+                "count": f"{len(prompt):,}",
+            },
         )
 
     if model is None:
@@ -100,9 +113,12 @@ def _validate(req: EditRequest | GenerateRequest, no_prompt: str) -> ModelCapabi
     if req.callback_url is not None:
         parts = urlsplit(req.callback_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            add("callback_url", "The callback address must be a full http:// or https:// URL.")
+            add(
+                "callback_url",
+                _("The callback address must be a full http:// or https:// URL."),
+            )
     if req.user is not None and (not isinstance(req.user, str) or not req.user.strip()):
-        add("user", "The user id sent to the image service must be non-empty text.")
+        add("user", _("The user id sent to the image service must be non-empty text."))
 
     if errors:
         raise InvalidEditRequest(errors)
@@ -112,63 +128,97 @@ def _validate(req: EditRequest | GenerateRequest, no_prompt: str) -> ModelCapabi
 def _check_images(model: ModelCapabilities, images: list[ImageInput], add) -> None:
     count = len(images)
     if count < model.min_images:
-        add("images", "Add an image to edit.")
+        add("images", _("Add an image to edit."))
     elif count > model.max_images:
         if model.max_images == 1:
             add(
                 "images",
-                f"{model.label} edits exactly one image; you added {count}: keep one, or "
-                "choose a model that takes several.",
+                _(
+                    "%(model)s edits exactly one image; you added %(count)s: keep one, or "
+                    "choose a model that takes several."
+                )
+                % {"model": model.label, "count": count},
             )
         else:
             add(
                 "images",
-                f"{model.label} takes at most {model.max_images} images; you added {count}: "
-                f"remove {count - model.max_images}.",
+                _(
+                    "%(model)s takes at most %(limit)s images; you added %(count)s: remove "
+                    "%(extra)s."
+                )
+                % {
+                    "model": model.label,
+                    "limit": model.max_images,
+                    "count": count,
+                    "extra": count - model.max_images,
+                },
             )
     accepted = _type_list(model.input_types)
     for image in images:
-        name = image.filename or "An image"
         if normalize_content_type(image.content_type) not in model.input_types:
-            add("images", f"“{name}” is not a {accepted} image, which {model.label} needs.")
+            add(
+                "images",
+                _("“%(name)s” is not a %(types)s image, which %(model)s needs.")
+                % {"name": _name(image), "types": accepted, "model": model.label},
+            )
         size = stream_size(image.fileobj)
         if size is None:
-            add("images", f"Retouch could not read “{name}”. Upload it again.")
+            add(
+                "images",
+                _("Retouch could not read “%(name)s”. Upload it again.") % {"name": _name(image)},
+            )
         elif size == 0:
-            add("images", f"“{name}” is empty. Upload it again.")
+            add("images", _("“%(name)s” is empty. Upload it again.") % {"name": _name(image)})
         elif size >= model.max_image_bytes:
             add(
                 "images",
-                f"“{name}” is {_megabytes(size)}; {model.label} takes images smaller than "
-                f"{_megabytes(model.max_image_bytes)}.",
+                _("“%(name)s” is %(size)s; %(model)s takes images smaller than %(limit)s.")
+                % {
+                    "name": _name(image),
+                    "size": _megabytes(size),
+                    "model": model.label,
+                    "limit": _megabytes(model.max_image_bytes),
+                },
             )
+
+
+def _name(image: ImageInput) -> str:
+    return image.filename or _("An image")
 
 
 def _check_mask(model: ModelCapabilities, mask: ImageInput, add) -> None:
     if not model.takes_mask:
-        add("mask", f"{model.label} does not take a mask; remove it, or choose {_masked(model)}.")
+        add(
+            "mask",
+            _("%(model)s does not take a mask; remove it, or choose %(other)s.")
+            % {"model": model.label, "other": _masked(model)},
+        )
         return
     if normalize_content_type(mask.content_type) not in model.mask_types:
-        add("mask", f"The mask must be a {_type_list(model.mask_types)} image with transparency.")
+        add(
+            "mask",
+            _("The mask must be a %(types)s image with transparency.")
+            % {"types": _type_list(model.mask_types)},
+        )
     size = stream_size(mask.fileobj)
     if size is None:
-        add("mask", "Retouch could not read the mask. Paint it again.")
+        add("mask", _("Retouch could not read the mask. Paint it again."))
     elif size == 0:
-        add("mask", "The mask is empty. Paint it again.")
+        add("mask", _("The mask is empty. Paint it again."))
     elif size > model.mask_max_bytes:
         add(
             "mask",
-            f"The mask is {_megabytes(size)}; it must be at most "
-            f"{_megabytes(model.mask_max_bytes)}.",
+            _("The mask is %(size)s; it must be at most %(limit)s.")
+            % {"size": _megabytes(size), "limit": _megabytes(model.mask_max_bytes)},
         )
 
 
 def cannot_generate(model: ModelCapabilities) -> str:
     """The one sentence for a model asked to create an image without a photo."""
-    return (
-        f"{model.label} only edits photos: add a photo, or choose a model that creates "
-        "images from a description."
-    )
+    return _(
+        "%(model)s only edits photos: add a photo, or choose a model that creates images "
+        "from a description."
+    ) % {"model": model.label}
 
 
 def _check_options(model: ModelCapabilities, req: EditRequest | GenerateRequest, add) -> None:
@@ -179,8 +229,11 @@ def _check_options(model: ModelCapabilities, req: EditRequest | GenerateRequest,
         if not model.accepts(option):
             add(
                 option,
-                f"{model.label} does not take a {SETTING_NAMES[option]} setting; leave it "
-                "out or choose another model.",
+                _(
+                    "%(model)s does not take a %(setting)s setting; leave it out or choose "
+                    "another model."
+                )
+                % {"model": model.label, "setting": SETTING_NAMES[option]},
             )
             continue
         if option == "size":
@@ -192,8 +245,13 @@ def _check_options(model: ModelCapabilities, req: EditRequest | GenerateRequest,
             if value not in choices:
                 add(
                     option,
-                    f"{model.label} takes a {SETTING_NAMES[option]} of "
-                    f"{_or_list(choices)}, not “{value}”.",
+                    _("%(model)s takes a %(setting)s of %(choices)s, not “%(value)s”.")
+                    % {
+                        "model": model.label,
+                        "setting": SETTING_NAMES[option],
+                        "choices": or_list(choices),
+                        "value": value,
+                    },
                 )
 
     n = req.n
@@ -202,7 +260,7 @@ def _check_options(model: ModelCapabilities, req: EditRequest | GenerateRequest,
         and model.accepts("n")
         and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= model.max_n)
     ):
-        add("n", f"Ask for between 1 and {model.max_n} results.")
+        add("n", _("Ask for between 1 and %(limit)s results.") % {"limit": model.max_n})
     elif (
         req.response_format == "b64_json"
         and model.b64_json_max_n
@@ -212,8 +270,11 @@ def _check_options(model: ModelCapabilities, req: EditRequest | GenerateRequest,
     ):
         add(
             "response_format",
-            f"{model.label} returns several results only as links; ask for links (url) or "
-            "for one result.",
+            _(
+                "%(model)s returns several results only as links; ask for links (url) or for "
+                "one result."
+            )
+            % {"model": model.label},
         )
 
     fmt = req.output_format or "png"
@@ -222,7 +283,7 @@ def _check_options(model: ModelCapabilities, req: EditRequest | GenerateRequest,
         and model.accepts("background")
         and fmt not in ("png", "webp")
     ):
-        add("background", "A transparent background needs PNG or WebP output, not JPEG.")
+        add("background", _("A transparent background needs PNG or WebP output, not JPEG."))
 
     compression = req.output_compression
     if compression is not None and model.accepts("output_compression"):
@@ -231,9 +292,9 @@ def _check_options(model: ModelCapabilities, req: EditRequest | GenerateRequest,
             or not isinstance(compression, int)
             or not 0 <= compression <= 100
         ):
-            add("output_compression", "Compression must be a whole number from 0 to 100.")
+            add("output_compression", _("Compression must be a whole number from 0 to 100."))
         elif fmt not in ("jpeg", "webp"):
-            add("output_compression", "Compression applies only to JPEG or WebP output.")
+            add("output_compression", _("Compression applies only to JPEG or WebP output."))
 
 
 def _masked(model: ModelCapabilities) -> str:
@@ -241,7 +302,7 @@ def _masked(model: ModelCapabilities) -> str:
     twin = MODELS.get(f"{model.name}:official")
     if twin is not None and twin.takes_mask:
         return twin.label
-    return "a model that takes one"
+    return _("a model that takes one")
 
 
 def _megabytes(size: int) -> str:
@@ -249,4 +310,4 @@ def _megabytes(size: int) -> str:
 
 
 def _type_list(types: tuple[str, ...]) -> str:
-    return _or_list(tuple(_TYPE_NAMES.get(t, t) for t in types))
+    return or_list(tuple(_TYPE_NAMES.get(t, t) for t in types))

@@ -26,6 +26,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from . import sizes
 from .modelspec import (
     GATEWAY,
@@ -35,8 +38,9 @@ from .modelspec import (
     InvalidEditRequest,
     ModelCapabilities,
 )
+from .wording import comma_list, or_list
 
-SERVICE_LABELS = {GATEWAY: "AceData Cloud", OPENAI: "OpenAI", UNKNOWN: "this service"}
+SERVICE_LABELS = {GATEWAY: "AceData Cloud", OPENAI: "OpenAI", UNKNOWN: gettext_lazy("this service")}
 # What ``RETOUCH_SERVICE`` may say; "auto" tells the service from the base URL.
 SERVICE_SETTINGS = ("auto", GATEWAY, OPENAI)
 # The model preselected at each service: the gateway recommends gpt-image-2; at OpenAI,
@@ -111,84 +115,88 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         _GPT_IMAGE_2,
         "gpt-image-2",
         "GPT Image 2",
-        "Best quality",
-        "The gateway's recommended model: sharp results up to 4K, billed per image.",
+        gettext_lazy("Best quality"),
+        gettext_lazy("The gateway's recommended model: sharp results up to 4K, billed per image."),
         typical_seconds=60,
     ),
     _entry(
         _GPT_IMAGE_2,
         "gpt-image-2.5-flare",
         "GPT Image 2.5 Flare",
-        "Fastest",
-        "Quick drafts and variations, up to 4K, billed per image.",
+        gettext_lazy("Fastest"),
+        gettext_lazy("Quick drafts and variations, up to 4K, billed per image."),
         typical_seconds=25,
     ),
     _entry(
         _GPT_IMAGE_2,
         "gpt-image-2.5-sunburst",
         "GPT Image 2.5 Sunburst",
-        "Keeps faces and text",
-        "High fidelity: keeps faces, logos and lettering from your photos.",
+        gettext_lazy("Keeps faces and text"),
+        gettext_lazy("High fidelity: keeps faces, logos and lettering from your photos."),
         typical_seconds=70,
     ),
     _entry(
         _GPT_IMAGE_2,
         "gpt-image-2:official",
-        "GPT Image 2 (official)",
-        "Takes a mask",
-        "GPT Image 2 through OpenAI's own API: paints only where your mask is clear; "
-        "billed per token.",
+        gettext_lazy("GPT Image 2 (official)"),
+        gettext_lazy("Takes a mask"),
+        gettext_lazy(
+            "GPT Image 2 through OpenAI's own API: paints only where your mask is clear; "
+            "billed per token."
+        ),
         **_OFFICIAL,
         typical_seconds=60,
     ),
     _entry(
         _GPT_IMAGE_2,
         "gpt-image-2.5-flare:official",
-        "GPT Image 2.5 Flare (official)",
-        "Fast, takes a mask",
-        "Flare through OpenAI's own API, with a mask; billed per token.",
+        gettext_lazy("GPT Image 2.5 Flare (official)"),
+        gettext_lazy("Fast, takes a mask"),
+        gettext_lazy("Flare through OpenAI's own API, with a mask; billed per token."),
         **_OFFICIAL,
         typical_seconds=25,
     ),
     _entry(
         _GPT_IMAGE_2,
         "gpt-image-2.5-sunburst:official",
-        "GPT Image 2.5 Sunburst (official)",
-        "Keeps faces and text, takes a mask",
-        "Sunburst through OpenAI's own API, with a mask; billed per token.",
+        gettext_lazy("GPT Image 2.5 Sunburst (official)"),
+        gettext_lazy("Keeps faces and text, takes a mask"),
+        gettext_lazy("Sunburst through OpenAI's own API, with a mask; billed per token."),
         **_OFFICIAL,
         typical_seconds=70,
     ),
     _entry(
         _GPT_IMAGE_2,
         "gpt-image-2:reverse",
-        "GPT Image 2 (second route)",
-        "Second route",
-        "GPT Image 2 by the gateway's other route: try it when the first is busy.",
+        gettext_lazy("GPT Image 2 (second route)"),
+        gettext_lazy("Second route"),
+        gettext_lazy("GPT Image 2 by the gateway's other route: try it when the first is busy."),
         typical_seconds=60,
     ),
     _entry(
         _GPT_IMAGE,
         "gpt-image-1.5",
         "GPT Image 1.5",
-        "Precise edits",
-        "OpenAI's current model: follows masks closely and keeps details; billed per token.",
+        gettext_lazy("Precise edits"),
+        gettext_lazy(
+            "OpenAI's current model: follows masks closely and keeps details; billed per token."
+        ),
         typical_seconds=45,
     ),
     _entry(
         _GPT_IMAGE,
         "gpt-image-1",
         "GPT Image 1",
-        "The original",
-        "The model Retouch started with: up to 1536 pixels, billed per token.",
+        gettext_lazy("The original"),
+        gettext_lazy("The model Retouch started with: up to 1536 pixels, billed per token."),
         typical_seconds=50,
     ),
     _entry(
         _GPT_IMAGE,
         "gpt-image-1-mini",
         "GPT Image 1 Mini",
-        "Cheapest",
-        "Lower cost per edit for quick tries; no input fidelity setting.",
+        gettext_lazy("Cheapest"),
+        gettext_lazy("Lower cost per edit for quick tries; no input fidelity setting."),
         services=(OPENAI,),
         streams_at=(OPENAI,),
         options=tuple(o for o in OPTIONS if o != "input_fidelity"),
@@ -199,31 +207,37 @@ _BUILT_IN: tuple[ModelCapabilities, ...] = (
         _NANO_BANANA,
         "nano-banana-pro",
         "Nano Banana Pro",
-        "Best at lettering",
-        "Google's strongest image model: one photo, one result; billed per edit.",
+        gettext_lazy("Best at lettering"),
+        gettext_lazy("Google's strongest image model: one photo, one result; billed per edit."),
         typical_seconds=30,
     ),
     _entry(
         _NANO_BANANA,
         "nano-banana-2",
         "Nano Banana 2",
-        "Simple and sharp",
-        "Google's newer Nano Banana: one photo, one result, no settings; billed per edit.",
+        gettext_lazy("Simple and sharp"),
+        gettext_lazy(
+            "Google's newer Nano Banana: one photo, one result, no settings; billed per edit."
+        ),
         typical_seconds=15,
     ),
     _entry(
         _NANO_BANANA,
         "nano-banana",
         "Nano Banana",
-        "Simplest",
-        "Google's Gemini image model: one photo, one result, no settings; billed per edit.",
+        gettext_lazy("Simplest"),
+        gettext_lazy(
+            "Google's Gemini image model: one photo, one result, no settings; billed per edit."
+        ),
         typical_seconds=12,
     ),
     ModelCapabilities(
         name="dall-e-2",
         label="DALL·E 2",
-        tagline="Legacy, square only",
-        description="OpenAI's older model: one square PNG, small sizes, billed per image.",
+        tagline=gettext_lazy("Legacy, square only"),
+        description=gettext_lazy(
+            "OpenAI's older model: one square PNG, small sizes, billed per image."
+        ),
         services=(OPENAI,),
         max_images=1,
         square_only=True,
@@ -255,10 +269,7 @@ def get_model(name: str) -> ModelCapabilities:
     try:
         return MODELS[name]
     except (KeyError, TypeError):
-        known = ", ".join(MODELS)
-        raise InvalidEditRequest(
-            {"model": [f"Retouch does not know the model “{name}”; choose one of: {known}."]}
-        ) from None
+        raise InvalidEditRequest({"model": [_unknown_model(name, comma_list(MODELS))]}) from None
 
 
 def add_models(models: Iterable[ModelCapabilities]) -> list[str]:
@@ -278,6 +289,7 @@ def parse_service_setting(raw: str | None) -> str:
     """``RETOUCH_SERVICE`` as ``"auto"``, ``"gateway"`` or ``"openai"`` (empty is auto);
     ValueError naming the choices for anything else."""
     value = (raw or "auto").strip().lower()
+    # The settings call this: its words (for the operator's terminal) stay in English.
     if value not in SERVICE_SETTINGS:
         raise ValueError(
             f"RETOUCH_SERVICE must be auto, gateway or openai, not “{raw}”: auto tells the "
@@ -312,6 +324,7 @@ def parse_model_names(raw: str | None, extra: Iterable[ModelCapabilities] = ()) 
     "no narrowing"; ValueError naming any model neither built in nor in ``extra``."""
     names = tuple(dict.fromkeys(n.strip() for n in (raw or "").split(",") if n.strip()))
     known = set(MODELS) | {model.name for model in extra}
+    # The settings call this: its words (for the operator's terminal) stay in English.
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ValueError(
@@ -350,13 +363,21 @@ def check_offered(name: str, service: str, only: Iterable[str] = ()) -> str | No
     offered = offered_models(service, only)
     if any(model.name == name for model in offered):
         return None
-    choices = ", ".join(model.label for model in offered) or "none"
+    choices = comma_list(model.label for model in offered) or _("none")
     if name in MODELS:
-        return (
-            f"{MODELS[name].label} is not offered at {SERVICE_LABELS.get(service, service)}; "
-            f"choose one of: {choices}."
-        )
-    return f"Retouch does not know the model “{name}”; choose one of: {choices}."
+        return _("%(model)s is not offered at %(service)s; choose one of: %(models)s.") % {
+            "model": MODELS[name].label,
+            "service": SERVICE_LABELS.get(service, service),
+            "models": choices,
+        }
+    return _unknown_model(name, choices)
+
+
+def _unknown_model(name: str, choices: str) -> str:
+    return _("Retouch does not know the model “%(name)s”; choose one of: %(models)s.") % {
+        "name": name,
+        "models": choices,
+    }
 
 
 def size_presets(model: str | ModelCapabilities) -> list[sizes.SizePreset]:
@@ -387,27 +408,33 @@ def check_size(model: str | ModelCapabilities, value: str | None) -> str | None:
     if value in (None, ""):
         return None
     if caps.size_rule == "none":
-        return f"{caps.label} does not take a size; leave it out or choose another model."
+        return _("%(model)s does not take a size; leave it out or choose another model.") % {
+            "model": caps.label
+        }
     if value in caps.sizes:
         return None
     if caps.size_rule == "list":
-        return f"{caps.label} takes a size of {_or_list(caps.sizes)}, not “{value}”."
+        return _("%(model)s takes a size of %(sizes)s, not “%(value)s”.") % {
+            "model": caps.label,
+            "sizes": or_list(caps.sizes),
+            "value": value,
+        }
     parsed = sizes.parse_size(value) or sizes.read_size(value)
     if parsed is None:
-        return (
-            f"Give the size as width x height in pixels, such as 2048x1152, or auto; "
-            f"“{value}” is neither."
-        )
+        return _(
+            "Give the size as width x height in pixels, such as 2048x1152, or auto; "
+            "“%(value)s” is neither."
+        ) % {"value": value}
     written = sizes.format_size(*parsed)
     problem = sizes.grid_problem(*parsed)
     if problem is not None:
         nearest = sizes.format_size(*sizes.nearest_grid_size(*parsed))
-        return (
-            f"{caps.label} cannot make {written}: the size {problem}; "
-            f"the nearest it can make is {nearest}."
-        )
+        return _(
+            "%(model)s cannot make %(size)s: the size %(problem)s; the nearest it can make "
+            "is %(nearest)s."
+        ) % {"model": caps.label, "size": written, "problem": problem, "nearest": nearest}
     if written != value:
-        return f"Write the size as {written}, without spaces or units."
+        return _("Write the size as %(size)s, without spaces or units.") % {"size": written}
     return None
 
 
@@ -453,9 +480,3 @@ def can_stream(model: str | ModelCapabilities, service: str) -> bool:
 
 def _caps(model: str | ModelCapabilities) -> ModelCapabilities:
     return model if isinstance(model, ModelCapabilities) else get_model(model)
-
-
-def _or_list(items: tuple[str, ...]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " or " + items[-1]

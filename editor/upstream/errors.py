@@ -3,9 +3,11 @@ turn every failure shape (gateway JSON, OpenAI JSON, HTML error pages) into it; 
 does the same for network trouble.
 
 Two audiences read an error: the person whose edit failed (``message``: plain words, what
-happens next) and whoever debugs it (``detail``, ``status``, ``trace_id``, ``request_id``).
-The worker decides about retries from ``retryable`` and ``retry_after`` only, so the mapping
-below is the single place that knows which failures are worth another attempt.
+happens next, always in English since the edit stores it; ``translated_message`` says it in
+the reader's language) and whoever debugs it (``detail``, ``status``, ``trace_id``,
+``request_id``). The worker decides about retries from ``retryable`` and ``retry_after`` only,
+so the mapping below, with the categories of ``error_messages``, is the single place that
+knows which failures are worth another attempt.
 """
 
 from __future__ import annotations
@@ -17,141 +19,23 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext
+
+from .error_messages import (
+    CATEGORIES,
+    TRIED,
+    TRY_AGAIN,
+    english,
+    translate_pieces,
+    translate_stored,
+    without_retry,
+)
+
 # Retry-After beyond a day is almost certainly a parsing accident or a hostile value; the
 # worker should not park an edit for longer than that on the server's word alone.
 MAX_RETRY_AFTER = 24 * 60 * 60.0
 
 _DETAIL_MAX_CHARS = 500
-
-_TRY_AGAIN = "Retouch will try again shortly."
-_ADMIN_KEY = "An administrator must check OPENAI_API_KEY."
-
-# Categories, each with its user-facing message and whether another attempt can help.
-# The message must never promise a retry that ``retryable`` does not allow.
-_CATEGORIES: dict[str, tuple[str, bool]] = {
-    "bad_request": (
-        "The image service could not accept this edit. Check the images, the mask and the "
-        "settings, then try again.",
-        False,
-    ),
-    "bad_mask": (
-        "The image service did not accept the mask. Paint the area to change again (the mask "
-        "must be the same size as the first image) and try again.",
-        False,
-    ),
-    "bad_image": (
-        "The image service did not accept one of the images. Try a different PNG, JPEG or "
-        "WebP image.",
-        False,
-    ),
-    "bad_prompt": (
-        "The image service did not accept the description. Change it and try again.",
-        False,
-    ),
-    "bad_setting": (
-        "The image service did not accept one of the settings for this model. Choose "
-        "different settings and try again.",
-        False,
-    ),
-    "moderation": (
-        "The image service's safety system refused this edit. Try a different description "
-        "or image.",
-        False,
-    ),
-    "token_mismatched": (
-        "The image service says Retouch's API key is not meant for image edits. " + _ADMIN_KEY,
-        False,
-    ),
-    "api_not_implemented": (
-        "The image service does not offer image edits at the configured address. An "
-        "administrator must check OPENAI_BASE_URL.",
-        False,
-    ),
-    "invalid_token": (
-        "The image service did not accept Retouch's API key. " + _ADMIN_KEY,
-        False,
-    ),
-    "forbidden": (
-        "The image service does not allow this account to use this model. Try another model, "
-        "or ask an administrator to check the account.",
-        False,
-    ),
-    "not_found": (
-        "The image service does not know the address Retouch is configured with. An "
-        "administrator must check OPENAI_BASE_URL.",
-        False,
-    ),
-    "payload_too_large": (
-        "The images are too large for the image service. Use smaller images and try again.",
-        False,
-    ),
-    "rate_limited": (
-        "The image service is busy right now (too many requests). " + _TRY_AGAIN,
-        True,
-    ),
-    "insufficient_quota": (
-        "The image service account has used up its quota or credit. An administrator must "
-        "add credit before edits can run again.",
-        False,
-    ),
-    "server_error": (
-        "The image service had an internal problem. " + _TRY_AGAIN,
-        True,
-    ),
-    "unavailable": (
-        "The image service is unavailable right now. " + _TRY_AGAIN,
-        True,
-    ),
-    "gateway_timeout": (
-        "The image service took too long to finish this edit. " + _TRY_AGAIN + " If this "
-        "keeps happening, an administrator can switch Retouch to callback mode, which does "
-        "not wait on an open connection.",
-        True,
-    ),
-    "timeout": (
-        "The image service did not answer in time. " + _TRY_AGAIN,
-        True,
-    ),
-    "connect_error": (
-        "Retouch could not reach the image service. " + _TRY_AGAIN,
-        True,
-    ),
-    "connection_lost": (
-        "The connection to the image service broke off before the answer arrived. " + _TRY_AGAIN,
-        True,
-    ),
-    "malformed_response": (
-        "The image service sent an answer Retouch could not read. " + _TRY_AGAIN,
-        True,
-    ),
-    "download_failed": (
-        "Retouch could not download the finished image from the image service. " + _TRY_AGAIN,
-        True,
-    ),
-    # A refused host will be refused next time too: fail the edit rather than retry.
-    "result_host_refused": (
-        "The image service returned a result at an address Retouch does not download from, "
-        "so the edit cannot finish. An administrator can check RETOUCH_RESULT_HOSTS.",
-        False,
-    ),
-    "too_large": (
-        "The finished image is larger than Retouch accepts, so it was not downloaded. Try "
-        "fewer results or a smaller size.",
-        False,
-    ),
-    "unknown_client_error": (
-        "The image service refused this edit. Check the images and settings, then try again.",
-        False,
-    ),
-    "unknown_server_error": (
-        "The image service failed to finish this edit. " + _TRY_AGAIN,
-        True,
-    ),
-    "unknown_failure": (
-        "The image service could not finish this edit.",
-        False,
-    ),
-}
 
 # Upstream codes (gateway ``error.code``, OpenAI ``error.code``/``error.type``) whose meaning
 # is clear without an HTTP status — callbacks and task records carry no status.
@@ -272,9 +156,11 @@ class UpstreamError(Exception):
         task_id: str | None = None,
     ) -> None:
         category = _category(code, status, param, detail)
-        default_message, default_retryable = _CATEGORIES[category]
+        pieces, default_retryable = CATEGORIES[category]
         self.code = code
-        self.message = message or default_message
+        # Always English (stored on the edit, logged): ``translated_message`` says it in the
+        # reader's language when a page shows it.
+        self.message = message or english(pieces)
         self.detail = detail
         self.status = status
         self.trace_id = trace_id
@@ -331,7 +217,31 @@ class UpstreamError(Exception):
     def final_message(self) -> str:
         """``message`` for an edit Retouch has stopped retrying: without the promise of
         another attempt that retryable errors carry."""
-        return " ".join(self.message.replace(_TRY_AGAIN, "").split())
+        return " ".join(self.message.replace(TRY_AGAIN, "").split())
+
+    def gave_up_message(self, attempts: int) -> str:
+        """The English message for an edit that failed for good after ``attempts`` tries:
+        ``final_message``, and how many tries it had when the failure was worth retrying."""
+        if not self.retryable:
+            return self.message
+        return english((self.final_message(), TRIED.english(count=attempts)))
+
+
+def translated_message(code: str, stored: str) -> str:
+    """An edit's stored (English) error message in the active language, for a page.
+
+    A message this module built (a category's, without the promise of another attempt once
+    Retouch gave up, with the number of tries) is rebuilt from its pieces; any other that is
+    exactly a message of the catalogue is translated whole; anything else is shown as it was
+    stored. ``code`` (``Edit.error_code``) stands in for a message that was never stored.
+    """
+    if not (stored or "").strip():
+        category = _CODE_CATEGORY.get(code)
+        return translate_pieces(without_retry(CATEGORIES[category][0])) if category else ""
+    translated = translate_stored(stored)
+    if translated is not None:
+        return translated
+    return gettext(stored)
 
 
 def _rebuild_error(state: dict[str, Any]) -> UpstreamError:

@@ -15,6 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
+
 MB = 1024 * 1024
 
 PNG = "image/png"
@@ -53,14 +56,14 @@ class InvalidEditRequest(ValueError):
 # reads for each. ``user`` and ``callback_url`` are not among them: the app, not the person
 # editing, sets them.
 SETTING_NAMES = {
-    "n": "number of results",
-    "size": "size",
-    "quality": "quality",
-    "background": "background",
-    "output_format": "output format",
-    "output_compression": "compression",
-    "input_fidelity": "input fidelity",
-    "response_format": "response format",
+    "n": gettext_lazy("number of results"),
+    "size": gettext_lazy("size"),
+    "quality": gettext_lazy("quality"),
+    "background": gettext_lazy("background"),
+    "output_format": gettext_lazy("output format"),
+    "output_compression": gettext_lazy("compression"),
+    "input_fidelity": gettext_lazy("input fidelity"),
+    "response_format": gettext_lazy("response format"),
 }
 OPTIONS: tuple[str, ...] = tuple(SETTING_NAMES)
 
@@ -166,7 +169,11 @@ class ModelCapabilities:
 
 def entry_problems(model: ModelCapabilities) -> list[str]:
     """What is inconsistent in an entry, as sentences for the operator who wrote it; empty
-    when the entry is usable. Every built-in entry passes (tested)."""
+    when the entry is usable. Every built-in entry passes (tested).
+
+    The settings call this (``RETOUCH_EXTRA_MODELS``), before translations can be used: its
+    words (for the operator's terminal) stay in English, and a built-in's translated label
+    is taken as given, never evaluated here."""
     problems: list[str] = []
 
     def need(ok: bool, message: str) -> None:
@@ -174,7 +181,10 @@ def entry_problems(model: ModelCapabilities) -> list[str]:
             problems.append(message)
 
     need(bool(model.name.strip()) and model.name == model.name.strip(), "Give it a name.")
-    need(bool(model.label.strip()), "Give it a label people read in the picker.")
+    need(
+        isinstance(model.label, Promise) or bool(model.label.strip()),
+        "Give it a label people read in the picker.",
+    )
     need(
         set(model.services) <= set(SERVICES) and bool(model.services),
         f"'services' must name one or both of {', '.join(SERVICES)}.",

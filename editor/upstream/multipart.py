@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
+from django.utils.translation import gettext as _
 from requests_toolbelt import MultipartEncoder
 
 from .capabilities import (
@@ -91,7 +92,12 @@ class _UploadStream:
         size = stream_size(fileobj)
         if size is None:
             raise InvalidEditRequest(
-                {field: [f"Retouch could not read “{image.filename}”. Upload it again."]}
+                {
+                    field: [
+                        _("Retouch could not read “%(name)s”. Upload it again.")
+                        % {"name": image.filename}
+                    ]
+                }
             )
         self._fileobj = fileobj
         self._remaining = size

@@ -13,6 +13,9 @@ import math
 import re
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 STEP = 16
 MAX_SIDE = 3840
 MIN_PIXELS = 655_360
@@ -25,12 +28,19 @@ _LOOSE_SIZE = re.compile(r"^\s*([0-9]{1,6})\s*[x×X*]\s*([0-9]{1,6})\s*(?:px)?\s
 # Resolution groups, smallest first, as the picker shows them. "Small" is for the fixed
 # sizes of older models below the grid's minimum (dall-e-2's 256² and 512²).
 RESOLUTIONS = ("Small", "1K", "2K", "4K")
+# What a person reads for each resolution (the keys above are values, never shown as such).
+RESOLUTION_LABELS = {
+    "Small": gettext_lazy("Small"),
+    "1K": "1K",
+    "2K": "2K",
+    "4K": "4K",
+}
 SHAPE_LABELS = {
-    "square": "Square",
-    "landscape": "Landscape",
-    "portrait": "Portrait",
-    "16:9": "Widescreen 16:9",
-    "9:16": "Tall 9:16",
+    "square": gettext_lazy("Square"),
+    "landscape": gettext_lazy("Landscape"),
+    "portrait": gettext_lazy("Portrait"),
+    "16:9": gettext_lazy("Widescreen 16:9"),
+    "9:16": gettext_lazy("Tall 9:16"),
 }
 
 # The presets the gateway documents for the gpt-image-2 family, as (resolution, shape,
@@ -96,25 +106,44 @@ def read_size(text: object) -> tuple[int, int] | None:
 
 def grid_problem(width: int, height: int) -> str | None:
     """The first grid rule ``width`` by ``height`` breaks, in words that finish the sentence
-    "this size …", or None when the size is on the grid."""
+    "this size …" (in the active language), or None when the size is on the grid."""
+    rule = _broken_rule(width, height)
+    if rule is None:
+        return None
+    if rule == "side":
+        return _("can have a longer side of at most %(pixels)s pixels") % {
+            "pixels": f"{MAX_SIDE:,}"
+        }
+    if rule == "few":
+        return _("needs at least %(pixels)s pixels (816 × 816 for a square)") % {
+            "pixels": f"{MIN_PIXELS:,}"
+        }
+    if rule == "many":
+        return _("can have at most %(pixels)s pixels (3840 × 2160)") % {"pixels": f"{MAX_PIXELS:,}"}
+    if rule == "ratio":
+        return _("can be at most three times as long as it is wide")
+    return _("needs both sides to be multiples of 16")
+
+
+def _broken_rule(width: int, height: int) -> str | None:
     longer, shorter = max(width, height), min(width, height)
     # The coarse limits first: a size far off the grid hears about its area or shape, not
     # about rounding to 16.
     if longer > MAX_SIDE:
-        return f"can have a longer side of at most {MAX_SIDE:,} pixels"
+        return "side"
     if width * height < MIN_PIXELS:
-        return f"needs at least {MIN_PIXELS:,} pixels (816 × 816 for a square)"
+        return "few"
     if width * height > MAX_PIXELS:
-        return f"can have at most {MAX_PIXELS:,} pixels (3840 × 2160)"
+        return "many"
     if longer > MAX_RATIO * shorter:
-        return "can be at most three times as long as it is wide"
+        return "ratio"
     if width % STEP or height % STEP:
-        return "needs both sides to be multiples of 16"
+        return "step"
     return None
 
 
 def on_grid(width: int, height: int) -> bool:
-    return grid_problem(width, height) is None
+    return _broken_rule(width, height) is None
 
 
 def nearest_grid_size(width: int, height: int) -> tuple[int, int]:

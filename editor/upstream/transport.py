@@ -24,6 +24,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3.exceptions
 
+from .error_messages import INVALID_ADDRESS_PIECES, english
 from .errors import UpstreamError, error_from_http
 from .result_hosts import GuardedAdapter, RefusedResultHost, ResultHosts
 
@@ -371,7 +372,7 @@ def network_error(exc: BaseException, request_id: str) -> UpstreamError:
     elif isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
         return UpstreamError(
             "not_found",
-            "The image service address is not valid. An administrator must check OPENAI_BASE_URL.",
+            english(INVALID_ADDRESS_PIECES),
             detail=describe(exc),
             request_id=request_id,
             retryable=False,

@@ -1,6 +1,7 @@
 // Small page behaviours that need the browser: copying ids to the clipboard, the
 // before/after slider, and the gallery's poll. No inline scripts or styles anywhere:
 // the Content-Security-Policy allows neither (nor eval, so no hx-trigger filters).
+// Words people read come from the scripts' catalogue (gettext, loaded first by base.html).
 (function () {
   "use strict";
 
@@ -18,8 +19,8 @@
       await navigator.clipboard.writeText(source.textContent.trim());
       const label = button.firstChild;
       const old = label.textContent;
-      label.textContent = "Copied";
-      announce("Copied to the clipboard.");
+      label.textContent = gettext("Copied");
+      announce(gettext("Copied to the clipboard."));
       setTimeout(() => { label.textContent = old; }, 1500);
     } catch (err) {
       // Clipboard access can be refused (insecure origin): select the text instead.
@@ -28,7 +29,7 @@
       const selection = window.getSelection();
       selection.removeAllRanges();
       selection.addRange(range);
-      announce("Press Ctrl+C to copy the selected id.");
+      announce(gettext("Press Ctrl+C to copy the selected id."));
     }
   });
 
@@ -41,7 +42,11 @@
     stage.style.setProperty("--split", value + "%");
     range.setAttribute(
       "aria-valuetext",
-      value + "% original, " + (100 - value) + "% result"
+      interpolate(
+        gettext("%(original)s original, %(result)s result"),
+        { original: value + "%", result: 100 - value + "%" },
+        true
+      )
     );
   }
 

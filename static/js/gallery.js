@@ -7,15 +7,19 @@
   const PHONE = window.matchMedia("(max-width: 600px)");
   const CALM = window.matchMedia("(prefers-reduced-motion: reduce)");
 
-  // The same words as the server's `duration` filter (edits_tags.py): "1 min 10 s".
+  // The same words as the server's `duration` filter (edits_tags.py), with the same
+  // messages: "1 min 10 s".
   function duration(seconds) {
     const total = Math.max(0, Math.floor(seconds));
     const hours = Math.floor(total / 3600);
     const minutes = Math.floor((total % 3600) / 60);
     const secs = total % 60;
-    if (hours) return hours + " h " + minutes + " min";
-    if (minutes) return secs ? minutes + " min " + secs + " s" : minutes + " min";
-    return secs + " s";
+    const values = { hours: hours, minutes: minutes, seconds: secs };
+    let format = gettext("%(seconds)s s");
+    if (hours) format = gettext("%(hours)s h %(minutes)s min");
+    else if (minutes && secs) format = gettext("%(minutes)s min %(seconds)s s");
+    else if (minutes) format = gettext("%(minutes)s min");
+    return interpolate(format, values, true);
   }
 
   // Each [data-elapsed] counts on from data-started (epoch seconds). data-now is the

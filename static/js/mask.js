@@ -91,7 +91,7 @@
       const transfer = new DataTransfer();
       if (!painted) {
         maskInput.files = transfer.files;
-        status.textContent = "No area painted: the whole photo may change.";
+        status.textContent = gettext("No area painted: the whole photo may change.");
         return;
       }
       const out = document.createElement("canvas");
@@ -109,7 +109,7 @@
       out.toBlob((blob) => {
         transfer.items.add(new File([blob], "mask.png", { type: "image/png" }));
         maskInput.files = transfer.files;
-        status.textContent = "Mask ready: only the painted area will change.";
+        status.textContent = gettext("Mask ready: only the painted area will change.");
       }, "image/png");
     }
 
@@ -145,9 +145,10 @@
     const help = document.createElement("p");
     help.className = "hint";
     help.id = "mask-keys-help";
-    help.textContent =
+    help.textContent = gettext(
       "With the keyboard: focus the photo (Tab), move the rectangle with the arrow keys, " +
-      "make it wider or taller with Shift+arrows, and press Enter to mark it.";
+      "make it wider or taller with Shift+arrows, and press Enter to mark it."
+    );
     painter.querySelector(".mask-stage").before(help);
     canvas.tabIndex = 0;
     canvas.setAttribute("role", "application");
@@ -159,10 +160,19 @@
 
     function describeBox() {
       const [x, y, w, h] = box;
-      status.textContent =
-        "Rectangle " + percent(w, canvas.width) + " wide and " + percent(h, canvas.height) +
-        " tall, " + percent(x, canvas.width) + " from the left and " +
-        percent(y, canvas.height) + " from the top. Enter marks it.";
+      status.textContent = interpolate(
+        gettext(
+          "Rectangle %(width)s wide and %(height)s tall, %(left)s from the left and " +
+          "%(top)s from the top. Enter marks it."
+        ),
+        {
+          width: percent(w, canvas.width),
+          height: percent(h, canvas.height),
+          left: percent(x, canvas.width),
+          top: percent(y, canvas.height),
+        },
+        true
+      );
     }
 
     canvas.addEventListener("focus", () => {

@@ -37,7 +37,10 @@
       remove.type = "button";
       remove.className = "preview-remove";
       remove.textContent = "×";
-      remove.setAttribute("aria-label", "Remove " + file.name);
+      remove.setAttribute(
+        "aria-label",
+        interpolate(gettext("Remove %(name)s"), { name: file.name }, true)
+      );
       remove.addEventListener("click", () => {
         chosen.splice(index, 1);
         render(form);
@@ -53,7 +56,15 @@
       // The server's own words (photos are optional) come back once none is chosen.
       if (hint.dataset.blank === undefined) hint.dataset.blank = hint.textContent;
       hint.textContent = chosen.length
-        ? chosen.length + " photo" + (chosen.length === 1 ? "" : "s") + " chosen. Drop, paste or choose more."
+        ? interpolate(
+            ngettext(
+              "%(count)s photo chosen. Drop, paste or choose more.",
+              "%(count)s photos chosen. Drop, paste or choose more.",
+              chosen.length
+            ),
+            { count: chosen.length },
+            true
+          )
         : hint.dataset.blank;
     }
   }
@@ -82,7 +93,11 @@
     box.replaceChildren(
       ...names.map((name) => {
         const line = document.createElement("p");
-        line.textContent = "“" + name + "” is not an image Retouch can read. Use PNG, JPEG or WebP.";
+        line.textContent = interpolate(
+          gettext("“%(name)s” is not an image Retouch can read. Use PNG, JPEG or WebP."),
+          { name: name },
+          true
+        );
         return line;
       })
     );
