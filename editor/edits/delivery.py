@@ -41,6 +41,7 @@ from django.core.files.storage import default_storage
 from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from editor.upstream import (
     CallbackTaskId,
@@ -55,6 +56,7 @@ from editor.upstream import (
     response_format_for,
     service_for,
 )
+from editor.upstream.error_messages import TRY_AGAIN, english
 
 from .costs import TOKENS_PER_PARTIAL_IMAGE
 from .models import Delivery, Edit, PreviewImage, Status
@@ -80,14 +82,25 @@ UNTRUSTED_CALLBACK_ERRORS = READ_ERRORS | {"malformed_response", "result_host_re
 # to be recorded (one try a second).
 EARLY_CALLBACK_TRIES = 30
 
-INTERNAL_ERROR_MESSAGE = (
-    "Something went wrong inside Retouch while sending this edit. Try again; if it keeps "
-    "failing, tell your administrator."
+# Stored in English like the image service's messages; a page shows them in its reader's
+# language (Edit.plain_error_message), so each sentence is in the catalogue.
+INTERNAL_ERROR_MESSAGE = english(
+    (
+        gettext_noop("Something went wrong inside Retouch while sending this edit."),
+        gettext_noop("Try again; if it keeps failing, tell your administrator."),
+    )
 )
-STORE_FAILED_MESSAGE = "The edit finished but Retouch could not save the result. Try again."
-WORKER_LOST_MESSAGE = (
-    "The worker sending this edit stopped before the image service answered. Retouch will "
-    "try again shortly."
+STORE_FAILED_MESSAGE = english(
+    (
+        gettext_noop("The edit finished but Retouch could not save the result."),
+        gettext_noop("Try again."),
+    )
+)
+WORKER_LOST_MESSAGE = english(
+    (
+        gettext_noop("The worker sending this edit stopped before the image service answered."),
+        TRY_AGAIN,
+    )
 )
 
 
@@ -330,13 +343,7 @@ def after_failure(edit: Edit, exc: UpstreamError) -> str:
             return "lease-lost"
         queue_attempt(edit.pk, when)
         return "retrying"
-    message = exc.message
-    if exc.retryable:
-        message = (
-            f"{exc.final_message()} Retouch tried {attempt_number} "
-            f"time{'s' if attempt_number != 1 else ''}; press Retry to try again later."
-        )
-    edit.mark_failed(exc.code, message, exc.detail, **ids)
+    edit.mark_failed(exc.code, exc.gave_up_message(attempt_number), exc.detail, **ids)
     return "failed"
 
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils.translation import ngettext
 
 from editor.teams.models import Activity
 from editor.upstream import EditResult, ImagesClient
@@ -266,7 +267,7 @@ def create_batch(
             for edit, source in zip(edits, sources, strict=True):
                 source.edit = edit
             SourceImage.objects.bulk_create(sources)
-            summary = f"{prompt} (a batch of {len(edits)} photos)"
+            summary = batch_summary(prompt, len(edits))
             Activity.objects.record(team, user, Activity.Verb.EDIT_CREATED, summary)
             for edit in edits:
                 enqueue_edit(edit)
@@ -274,6 +275,14 @@ def create_batch(
         _remove(written)
         raise
     return batch
+
+
+def batch_summary(prompt: str, count: int) -> str:
+    """How the team's activity log names a batch (in the language of whoever acted: the
+    log keeps what was written)."""
+    return ngettext(
+        "%(prompt)s (a batch of %(count)s photo)", "%(prompt)s (a batch of %(count)s photos)", count
+    ) % {"prompt": prompt, "count": count}
 
 
 def retry_batch(batch: Batch, *, by) -> int:
@@ -305,7 +314,7 @@ def delete_batch(batch: Batch, *, by) -> int:
         stored = _stored_files(edits)
         Edit.objects.filter(pk__in=[edit.pk for edit in edits]).delete()
         batch.delete()
-        summary = f"{batch.prompt} (a batch of {len(edits)} photos)"
+        summary = batch_summary(batch.prompt, len(edits))
         Activity.objects.record(batch.team, by, Activity.Verb.EDIT_DELETED, summary)
         transaction.on_commit(lambda: _remove_deleted_files(stored))
     return len(edits)

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
@@ -59,7 +60,7 @@ def _starting_form(request: HttpRequest, membership) -> EditForm:
         return EditForm(base_result=_base_result(request, membership, request.GET))
     reuse = request.GET.get("reuse", "")
     if reuse.isdigit():
-        earlier, _ = get_edit_for_user(request, int(reuse))
+        earlier, _member = get_edit_for_user(request, int(reuse))
         return EditForm(
             initial={"prompt": earlier.prompt, "model": earlier.model, **earlier.params}
         )
@@ -75,7 +76,7 @@ def _base_result(request: HttpRequest, membership, data):
     position = data.get("parent_result") or data.get("result") or "0"
     if not str(parent_id).isdigit() or not str(position).isdigit():
         raise Http404("No such result.")
-    parent, _ = get_edit_for_user(request, int(parent_id))
+    parent, _member = get_edit_for_user(request, int(parent_id))
     result = parent.results.filter(position=int(position)).first()
     if parent.team_id != membership.team_id or result is None:
         raise Http404("No such result.")
@@ -242,7 +243,7 @@ def pick(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def retry(request: HttpRequest, pk: int) -> HttpResponse:
     # Retrying follows the delete rule: editors their own edits, owners anyone's.
-    edit, _ = get_edit_for_user(request, pk, Action.CHANGE_OWN_EDIT)
+    edit, _member = get_edit_for_user(request, pk, Action.CHANGE_OWN_EDIT)
     if edit.status == Status.FAILED:
         try:
             retry_edit(edit, by=request.user)
@@ -261,9 +262,9 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
 def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     """Withdraw an edit still waiting in line (the retry rule: editors their own, owners
     anyone's). One that has started meanwhile is left to finish, and the card says so."""
-    edit, _ = get_edit_for_user(request, pk, Action.CHANGE_OWN_EDIT)
+    edit, _member = get_edit_for_user(request, pk, Action.CHANGE_OWN_EDIT)
     if edit.is_cancellable and not edit.cancel(by=request.user):
-        messages.info(request, "This edit had already started, so it was not cancelled.")
+        messages.info(request, _("This edit had already started, so it was not cancelled."))
     if request.htmx:
         edit = Edit.objects.for_gallery().with_star_for(request.user).get(pk=edit.pk)
         return render(request, "edits/home.html#card", {"edit": edit})
@@ -287,21 +288,22 @@ def more_options(request: HttpRequest) -> HttpResponse:
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
     """GET: the confirmation page (what works without JavaScript). POST: delete. From
     a gallery card, htmx confirms in the browser and removes just that card."""
-    edit, _ = get_edit_for_user(request, pk, Action.CHANGE_OWN_EDIT)
+    edit, _member = get_edit_for_user(request, pk, Action.CHANGE_OWN_EDIT)
     if request.method == "GET":
         return render(request, "edits/delete.html", {"edit": edit})
     try:
         delete_edit(edit, by=request.user)
     except EditInProgress:
         messages.error(
-            request, "This edit is being made right now. You can delete it once it has finished."
+            request,
+            _("This edit is being made right now. You can delete it once it has finished."),
         )
         if request.htmx:
             return HttpResponseClientRedirect(reverse("edit_detail", args=[pk]))
         return redirect("edit_detail", pk=pk)
     if request.htmx and request.htmx.target == f"edit-{pk}":
         return render(request, "edits/deleted.html", {"edit": edit})
-    messages.success(request, f"Deleted “{edit.prompt[:60]}”.")
+    messages.success(request, _("Deleted “%(prompt)s”.") % {"prompt": edit.prompt[:60]})
     if request.htmx:
         return HttpResponseClientRedirect(reverse("home"))
     return redirect("home")
@@ -324,7 +326,7 @@ def _file_response(fieldfile, content_type: str, filename: str, attachment: bool
 @login_required
 @require_GET
 def source_file(request: HttpRequest, pk: int, position: int) -> HttpResponse:
-    edit, _ = get_edit_for_user(request, pk)
+    edit, _member = get_edit_for_user(request, pk)
     source = edit.sources.filter(position=position).first()
     if source is None:
         raise Http404
@@ -336,12 +338,12 @@ def source_file(request: HttpRequest, pk: int, position: int) -> HttpResponse:
 @login_required
 @require_GET
 def mask_file(request: HttpRequest, pk: int) -> HttpResponse:
-    edit, _ = get_edit_for_user(request, pk)
+    edit, _member = get_edit_for_user(request, pk)
     return _file_response(edit.mask, "image/png", "mask.png", attachment=False)
 
 
 def _result(request: HttpRequest, pk: int, position: int):
-    edit, _ = get_edit_for_user(request, pk)
+    edit, _member = get_edit_for_user(request, pk)
     result = edit.results.filter(position=position).first()
     if result is None:
         raise Http404
@@ -381,7 +383,7 @@ def result_thumbnail(request: HttpRequest, pk: int, position: int) -> HttpRespon
 @require_GET
 def download_all(request: HttpRequest, pk: int) -> HttpResponse:
     """The edit's results as one zip: the pick alone when there is one, unless `?all=1`."""
-    edit, _ = get_edit_for_user(request, pk)
+    edit, _member = get_edit_for_user(request, pk)
     results = edit.results_to_download(everything=_wants_all(request))
     if not results:
         raise Http404("This edit has no results to download.")
@@ -397,7 +399,7 @@ def download_all(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def star(request: HttpRequest, pk: int) -> HttpResponse:
     """Star or unstar an edit: a personal bookmark, so viewers may star too."""
-    edit, _ = get_edit_for_user(request, pk)
+    edit, _member = get_edit_for_user(request, pk)
     edit.is_starred = Star.toggle(edit, request.user)
     if request.htmx:
         return render(request, "edits/home.html#star", {"edit": edit})
@@ -439,7 +441,7 @@ def download_selected(request: HttpRequest) -> HttpResponse:
         .order_by("created_at", "pk")
     )
     if not edits:
-        messages.error(request, "Select at least one finished edit to download.")
+        messages.error(request, _("Select at least one finished edit to download."))
         return redirect("home")
     zipped = bulk_zip(edits, everything=_wants_all(request))
     response = StreamingHttpResponse(zipped, content_type="application/zip")

@@ -22,6 +22,9 @@ from django.db import models, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy, gettext_noop, ngettext, pgettext_lazy
+
+from editor.upstream.error_messages import Pattern, english, register_pattern
 
 from ..costs import estimate_cost
 from .changes import Change
@@ -33,10 +36,10 @@ if TYPE_CHECKING:
 
 
 class Status(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Done"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", pgettext_lazy("status of an edit", "Queued")
+    RUNNING = "running", pgettext_lazy("status of an edit", "Running")
+    SUCCEEDED = "succeeded", pgettext_lazy("status of an edit", "Done")
+    FAILED = "failed", pgettext_lazy("status of an edit", "Failed")
 
 
 PENDING_STATUSES = (Status.QUEUED, Status.RUNNING)
@@ -48,8 +51,8 @@ class Delivery(models.TextChoices):
     """How an attempt gets its answer: the worker waits on the open request (`sync`), or
     the service posts it to our webhook later (`callback`, gateway only)."""
 
-    SYNC = "sync", "Synchronous"
-    CALLBACK = "callback", "Callback"
+    SYNC = "sync", gettext_lazy("Synchronous")
+    CALLBACK = "callback", gettext_lazy("Callback")
 
 
 # Column values written together by several changes.
@@ -67,13 +70,41 @@ def known(**ids: str) -> dict[str, str]:
     return {name: value for name, value in ids.items() if value}
 
 
-def deadline_message(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    span = f"{minutes} minutes" if minutes >= 2 else f"{round(seconds)} seconds"
-    return (
-        f"This edit did not finish within {span}, so Retouch stopped waiting for it. The "
-        "image service may be overloaded; press Retry to try again."
+# The messages this app stores on a failed edit, in English like the image service's
+# (upstream/error_messages.py): registered there, a page shows them in its reader's
+# language (Edit.plain_error_message).
+CANCELLED_BY = register_pattern(Pattern(lambda n: gettext("Cancelled by %(name)s.")))
+_NOT_FINISHED_MINUTES = register_pattern(
+    Pattern(
+        lambda n: ngettext(
+            "This edit did not finish within %(count)d minute, so Retouch stopped waiting for it.",
+            "This edit did not finish within %(count)d minutes, so Retouch stopped waiting for it.",
+            n,
+        ),
+        number="count",
     )
+)
+_NOT_FINISHED_SECONDS = register_pattern(
+    Pattern(
+        lambda n: ngettext(
+            "This edit did not finish within %(count)d second, so Retouch stopped waiting for it.",
+            "This edit did not finish within %(count)d seconds, so Retouch stopped waiting for it.",
+            n,
+        ),
+        number="count",
+    )
+)
+_OVERLOADED = gettext_noop("The image service may be overloaded; press Retry to try again.")
+
+
+def deadline_message(seconds: float) -> str:
+    """The (English, stored) message of an edit failed past the deadline."""
+    minutes = round(seconds / 60)
+    if minutes >= 2:
+        not_finished = _NOT_FINISHED_MINUTES.english(count=minutes)
+    else:
+        not_finished = _NOT_FINISHED_SECONDS.english(count=round(seconds))
+    return english((not_finished, _OVERLOADED))
 
 
 def _new_lease_token() -> str:
@@ -300,7 +331,7 @@ class EditStates:
         (or finished) meanwhile."""
         name = by.get_short_name() or by.get_username()
         queued = self._rows.filter(status=Status.QUEUED)
-        done = queued.fail(CANCELLED, f"Cancelled by {name}.") == 1
+        done = queued.fail(CANCELLED, CANCELLED_BY.english(name=name)) == 1
         if done:
             self.refresh_from_db()
         return done
