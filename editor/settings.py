@@ -370,3 +370,34 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Health and operations (README, "Running in production") -------------------------
+# GET /healthz (editor/edits/health.py) is answered ahead of the other middleware, so a
+# load balancer may probe by address and over plain HTTP; every request gets an id
+# (X-Request-ID), and log lines carry it, the edit's id and the service's trace id where
+# known (editor/logs.py).
+MIDDLEWARE = [
+    "editor.logs.RequestLogContext",
+    "editor.edits.health.AnswerHealthChecks",
+    *MIDDLEWARE,
+]
+# Each worker process records a heartbeat this often; /healthz fails (503) when one has
+# been silent for longer than RETOUCH_WORKER_STALE_SECONDS, or when an edit has been due
+# but left waiting in the queue for longer than RETOUCH_HEALTH_QUEUE_SECONDS.
+RETOUCH_HEARTBEAT_SECONDS = envfloat("RETOUCH_HEARTBEAT_SECONDS", 10)
+RETOUCH_WORKER_STALE_SECONDS = envfloat("RETOUCH_WORKER_STALE_SECONDS", 60)
+RETOUCH_HEALTH_QUEUE_SECONDS = envfloat("RETOUCH_HEALTH_QUEUE_SECONDS", 300)
+# `plain` lines end with [edit_id=… trace_id=… request_id=…]; `json` writes one JSON
+# object per line (web, worker, reconciler and gunicorn's own lines alike).
+LOG_FORMAT = env("LOG_FORMAT", "plain").strip().lower() or "plain"
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ValueError(f"LOG_FORMAT must be plain or json, not “{LOG_FORMAT}”.")
+LOGGING["formatters"] = {
+    "plain": {
+        "()": "editor.logs.PlainFormatter",
+        "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+    },
+    "json": {"()": "editor.logs.JsonLines"},
+}
+LOGGING["filters"]["context"] = {"()": "editor.logs.AddLogContext"}
+LOGGING["handlers"]["console"] |= {"formatter": LOG_FORMAT, "filters": ["context", "redact"]}

@@ -164,6 +164,8 @@ CASES = [
         data={"language": "zh-hans", "next": "/"},
     ),
     Case("javascript-catalog", "GET", everyone(READ)),
+    # The health check: for load balancers, no sign-in, nothing private (test_healthz.py).
+    Case("healthz", "GET", everyone(READ)),
     # --- Teams ----------------------------------------------------------------------
     Case("team_create", "GET", everyone(READ) | {"anonymous": LOGIN}),
     Case(

@@ -43,6 +43,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from editor.logs import bind as log_ids
 from editor.upstream import (
     CallbackTaskId,
     EditRequest,
@@ -256,6 +257,7 @@ def run_attempt(edit_id: int) -> str:
             edit.mark_failed("internal_error", INTERNAL_ERROR_MESSAGE, repr(exc))
             return _tidy_previews(edit, "failed")
         if mode == Delivery.CALLBACK:
+            log_ids(trace_id=accepted.trace_id, request_id=accepted.request_id)
             recorded = edit.record_submission(
                 accepted.task_id, accepted.trace_id or "", accepted.request_id or ""
             )
@@ -301,6 +303,7 @@ def _tidy_previews(edit: Edit, outcome: str) -> str:
 
 def finish(edit: Edit, result: EditResult) -> str:
     """Store the images of a successful edit the caller holds the lease on."""
+    log_ids(trace_id=result.trace_id, request_id=result.request_id)
     try:
         stored = store_results(edit, result)
     except Exception as exc:
@@ -334,6 +337,7 @@ def _make_thumbnails(edit: Edit) -> None:
 
 def after_failure(edit: Edit, exc: UpstreamError) -> str:
     """Retry later or fail for good, for an edit the caller holds the lease on."""
+    log_ids(trace_id=exc.trace_id, request_id=exc.request_id)
     log.warning("Edit %s attempt %s failed: %s", edit.pk, edit.attempts, exc)
     ids = {"trace_id": exc.trace_id or "", "request_id": exc.request_id or ""}
     attempt_number = edit.retries + 1
@@ -382,6 +386,7 @@ def finish_from_callback(edit_id: int, name: str, tries: int = 0) -> str:
         edit = Edit.objects.filter(pk=edit_id).first()
         if edit is None or edit.is_final:
             return "ignored"
+        log_ids(trace_id=edit.trace_id, request_id=edit.request_id)  # the service's, so far
         if default_storage.size(name) > settings.RETOUCH_CALLBACK_MAX_MB * MB:
             return "too-large"
         claimed_task = _claimed_task(name)

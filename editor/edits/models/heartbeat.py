@@ -18,14 +18,11 @@ from django.utils.crypto import salted_hmac
 
 
 class HeartbeatQuerySet(models.QuerySet):
-    def stale(self, now: datetime) -> HeartbeatQuerySet:
-        """Workers that have not beaten for longer than RETOUCH_WORKER_STALE_SECONDS."""
-        return self.filter(beat_at__lt=now - timedelta(seconds=stale_seconds()))
-
     def prune(self, now: datetime) -> int:
-        """Forget workers silent for five stale periods: a replacement runs by then, or
-        /healthz has been saying so for minutes. Returns how many rows went."""
-        forgotten = now - timedelta(seconds=5 * stale_seconds())
+        """Forget workers silent for three stale periods (3 minutes by default): /healthz
+        has said so for two by then, and a crashed worker's replacement, which beats
+        under a new id, is running. Returns how many rows went."""
+        forgotten = now - timedelta(seconds=3 * stale_seconds())
         deleted, _by_model = self.filter(beat_at__lt=forgotten).delete()
         return deleted
 
@@ -61,7 +58,12 @@ class WorkerHeartbeat(models.Model):
     @property
     def public_id(self) -> str:
         """A short opaque name, stable for the process, that reveals nothing of the host."""
-        return salted_hmac("retouch.worker-heartbeat", self.worker_id).hexdigest()[:8]
+        digest = salted_hmac("retouch.worker-heartbeat", self.worker_id, algorithm="sha256")
+        return digest.hexdigest()[:8]
 
     def age_seconds(self, now: datetime) -> float:
         return max(0.0, (now - self.beat_at).total_seconds())
+
+    def is_stale(self, now: datetime) -> bool:
+        """Silent for longer than RETOUCH_WORKER_STALE_SECONDS: stopped or stuck."""
+        return self.age_seconds(now) > stale_seconds()

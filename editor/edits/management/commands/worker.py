@@ -14,6 +14,11 @@ outcome. Compared with every thread polling on its own, a burst of tasks is pick
 sooner and takes the database's write lock once per batch instead of once per task and
 per idle second.
 
+The dispatcher also records the process's heartbeat (WorkerHeartbeat) every
+RETOUCH_HEARTBEAT_SECONDS, which `/healthz` reads, and prunes those of workers long gone;
+a clean stop deletes the process's own. Each task runs inside a log context naming its
+edit, so every line it logs says which edit it was about (editor/logs.py).
+
 The main thread handles signals: the first SIGTERM/SIGINT stops claiming and lets running
 tasks finish (up to `--grace` seconds), a second one exits at once. If the dispatcher
 dies the process exits non-zero, to be restarted. Edits cut off either way are
@@ -27,16 +32,21 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import OperationalError, close_old_connections, connections
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
+from editor.edits.models import WorkerHeartbeat
+from editor.edits.queueing import EDIT_TASKS
 from editor.edits.tasks import runner
+from editor.logs import log_context
 
 log = logging.getLogger("editor.edits.worker")
 
@@ -79,6 +89,8 @@ class Dispatcher:
         self.queue_names = queue_names
         self.worker_id = worker_id
         self.stopping = threading.Event()
+        self.started_at = timezone.now()
+        self._next_beat = 0.0  # time.monotonic() of the next heartbeat
         self._runner = runner(worker_id, queue_names)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix=worker_id)
         self._running: set[Future] = set()
@@ -103,6 +115,7 @@ class Dispatcher:
     def _dispatch(self) -> None:
         try:
             while not self.stopping.is_set():
+                self.beat()
                 self._running = {future for future in self._running if not future.done()}
                 idle = self.threads - len(self._running)
                 if not idle:  # wakes up as soon as a task ends (or to notice a stop)
@@ -118,7 +131,26 @@ class Dispatcher:
                     self.stopping.wait(self.interval)
                 self._running |= {self._pool.submit(self._run, row) for row in claimed}
         finally:
+            self._forget()
             connections.close_all()
+
+    def beat(self) -> None:
+        """Record the heartbeat when it is due, and prune those of workers long gone. A
+        failure is logged and tried again at the next beat: it must not stop the work."""
+        if time.monotonic() < self._next_beat:
+            return
+        self._next_beat = time.monotonic() + settings.RETOUCH_HEARTBEAT_SECONDS
+        try:
+            WorkerHeartbeat.beat(self.worker_id, self.started_at)
+            WorkerHeartbeat.objects.prune(timezone.now())
+        except Exception:
+            log.warning("Could not record the heartbeat", exc_info=True)
+
+    def _forget(self) -> None:
+        try:
+            WorkerHeartbeat.objects.filter(worker_id=self.worker_id).delete()
+        except Exception:
+            log.warning("Could not delete the heartbeat", exc_info=True)
 
     def _claim(self, limit: int) -> list[DBTaskResult]:
         ready = (
@@ -140,8 +172,13 @@ class Dispatcher:
         return claimed
 
     def _run(self, task_result: DBTaskResult) -> None:
+        edit_id = None
+        if task_result.task_path in EDIT_TASKS:
+            args = (task_result.args_kwargs or {}).get("args") or [None]
+            edit_id = args[0]  # their first argument is the edit's id
         try:
-            self._runner.run_task(task_result)
+            with log_context(edit_id=edit_id):
+                self._runner.run_task(task_result)
         except Exception:
             log.exception("Task %s could not be run", task_result.id)
         finally:
