@@ -159,6 +159,8 @@ class JsonLines(JsonFormatter):
         options.setdefault("timestamp", "time")
         options.setdefault("reserved_attrs", [*RESERVED_ATTRS, "request", "server_time"])
         super().__init__(**options)
+        # Python's warnings would print plain text among the JSON lines: log them instead.
+        logging.captureWarnings(True)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
