@@ -1,4 +1,5 @@
 import pytest
+from django.utils import translation
 
 from editor.simulator.server import Simulator
 
@@ -42,6 +43,14 @@ def _private_media(settings, tmp_path):
             "OPTIONS": {"location": str(tmp_path / "media")},
         },
     }
+
+
+@pytest.fixture(autouse=True)
+def _english_first():
+    """Each test starts in English: a request in Chinese (LocaleMiddleware activates the
+    language for the thread and leaves it) must not carry over into the next test."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -8,11 +8,8 @@ by piece: the category's sentences, the promise of another attempt, "Retouch tri
 
 from __future__ import annotations
 
-import gettext
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
 import requests
 from django.utils.functional import lazy
 from django.utils.translation import override
@@ -22,23 +19,6 @@ from editor.upstream import error_messages as em
 from editor.upstream.errors import UpstreamError, error_from_http, translated_message
 from editor.upstream.modelspec import entry_problems
 from editor.upstream.transport import network_error
-
-MO = Path(__file__).resolve().parent.parent / "editor/locale/zh_Hans/LC_MESSAGES/django.mo"
-
-
-def _catalogue_has_these_messages() -> bool:
-    if not MO.exists():
-        return False
-    with MO.open("rb") as mo:
-        return gettext.GNUTranslations(mo).gettext(em.TRY_AGAIN) != em.TRY_AGAIN
-
-
-needs_catalogue = pytest.mark.skipif(
-    not _catalogue_has_these_messages(),
-    reason="editor/locale/zh_Hans/LC_MESSAGES/django.mo is not compiled with the image "
-    "service's messages yet (scripts/messages, then compilemessages); the English behaviour "
-    "is tested without it",
-)
 
 RATE_LIMITED = (
     "The image service is busy right now (too many requests). Retouch will try again shortly."
@@ -135,21 +115,18 @@ def test_checking_an_entry_never_translates_its_label():
 # -- Chinese: what a Chinese page shows ----------------------------------------------------------
 
 
-@needs_catalogue
 def test_a_retrying_message_is_shown_in_chinese():
     with override("zh-hans"):
         shown = translated_message("too_many_requests", RATE_LIMITED)
     assert shown == "图像服务当前繁忙（请求过多）。Retouch 稍后会自动重试。"
 
 
-@needs_catalogue
 def test_a_message_with_the_number_of_tries_is_shown_in_chinese():
     with override("zh-hans"):
         shown = translated_message("api_error", SERVER_ERROR_GAVE_UP)
     assert shown == "图像服务出现了内部问题。Retouch 已尝试 3 次；请稍后点击“重试”再试一次。"
 
 
-@needs_catalogue
 def test_every_category_is_shown_in_chinese_whole():
     with override("zh-hans"):
         for category, (pieces, _retryable) in em.CATEGORIES.items():
@@ -162,14 +139,12 @@ def test_every_category_is_shown_in_chinese_whole():
                 assert "image service" not in shown, (category, shown)
 
 
-@needs_catalogue
 def test_a_stored_message_of_the_catalogue_is_translated_whole():
     with override("zh-hans"):
         assert translated_message("x", em.TRY_AGAIN) == "Retouch 稍后会自动重试。"
         assert translated_message("x", "Not in any catalogue.") == "Not in any catalogue."
 
 
-@needs_catalogue
 def test_the_model_picker_and_size_checks_speak_chinese():
     with override("zh-hans"):
         assert str(get_model("gpt-image-2").tagline) == "质量最佳"

@@ -23,8 +23,6 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.utils import formats
-from django.utils.translation import gettext as _
 
 from editor.upstream.sizes import parse_size, resolution_of
 
@@ -68,19 +66,6 @@ MILLION = Decimal(1_000_000)
 CENT_FRACTION = Decimal("0.000001")
 # The contract: "each partial image costs about 100 extra output tokens".
 TOKENS_PER_PARTIAL_IMAGE = 100
-
-
-def money(amount, places: int = 2) -> str:
-    """US dollars as the active language writes them: `$12.50`, `$50` (whole dollars drop
-    their cents when `places` is 2), `$1,200`; in Chinese `US$12.50`. Empty for none."""
-    if amount is None or amount == "":
-        return ""
-    places = int(places)
-    amount = Decimal(amount).quantize(Decimal(10) ** -places)
-    if places == 2 and amount == amount.to_integral_value():
-        places = 0
-    number = formats.number_format(amount, decimal_pos=places, force_grouping=True)
-    return _("$%(amount)s") % {"amount": number}
 
 
 def prices() -> dict[str, dict]:

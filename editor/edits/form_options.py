@@ -9,7 +9,14 @@ from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 
 from editor.upstream import ModelCapabilities, check_size, service_for, size_preset_groups
-from editor.upstream.sizes import MAX_SIDE, STEP, format_size, parse_size, resolution_of
+from editor.upstream.sizes import (
+    MAX_SIDE,
+    RESOLUTION_LABELS,
+    STEP,
+    format_size,
+    parse_size,
+    resolution_of,
+)
 
 OPTION_LABELS = {
     "size": gettext_lazy("Size"),
@@ -78,7 +85,10 @@ def _size_choices(caps: ModelCapabilities) -> list:
     choices: list = [automatic] if "auto" in caps.sizes else []
     groups = size_preset_groups(caps)
     if caps.size_on_grid:
-        choices += [(res, [(p.value, p.label) for p in items]) for res, items in groups.items()]
+        choices += [
+            (str(RESOLUTION_LABELS.get(res, res)), [(p.value, p.label) for p in items])
+            for res, items in groups.items()
+        ]
         choices.append((CUSTOM_SIZE, _("Custom size…")))
     else:
         choices += [(p.value, p.label) for items in groups.values() for p in items]

@@ -28,9 +28,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext_lazy
 from django_htmx.http import reswap, retarget
 
-from editor.teams.models import Team
+from editor.teams.models import Team, format_usd
 
-from .costs import money
 from .models import LedgerEntry
 
 PERIODS = {
@@ -137,7 +136,7 @@ def budget_refusal(team: Team, now: datetime) -> Refusal | None:
             "Your team has used its %(budget)s budget for %(month)s. An owner can raise it "
             "on the team page."
         )
-        % {"budget": money(budget), "month": month},
+        % {"budget": format_usd(budget), "month": month},
         status=402,
     )
 

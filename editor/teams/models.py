@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -103,9 +103,18 @@ class Team(models.Model):
         Activity.objects.record(self, by, Activity.Verb.BUDGET_CHANGED, summary)
 
 
-def format_usd(amount: Decimal) -> str:
-    """`$50`, `$12.50`, `$1,200`: dollars as people write them."""
-    return f"${amount:,.2f}".removesuffix(".00")
+def format_usd(amount, places: int = 2) -> str:
+    """US dollars as the active language writes them: `$12.50`, `$50` (whole dollars drop
+    their cents when `places` is 2), `$1,200`; in Chinese `US$12.50`. Empty for none.
+    The one money formatter: templates (the `usd` filter), budgets and refusals use it."""
+    if amount is None or amount == "":
+        return ""
+    places = int(places)
+    amount = Decimal(amount).quantize(Decimal(10) ** -places)
+    if places == 2 and amount == amount.to_integral_value():
+        places = 0
+    number = formats.number_format(amount, decimal_pos=places, force_grouping=True)
+    return _("$%(amount)s") % {"amount": number}
 
 
 def describe_budget(amount: Decimal | None) -> str:

@@ -3,8 +3,8 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from editor.edits.costs import money
 from editor.edits.form_options import CHOICE_LABELS, OPTION_LABELS
+from editor.teams.templatetags import teams_tags
 from editor.upstream import MODELS
 from editor.upstream.sizes import SHAPE_LABELS, parse_size, shape_of
 
@@ -18,12 +18,8 @@ BILLING_LABELS = {
 }
 
 
-@register.filter
-def usd(amount, places: int = 2) -> str:
-    """`{{ cost|usd }}` → `$12.50` (`$50` for whole dollars); `{{ cost|usd:4 }}` →
-    `$0.0625`, for single edits that cost fractions of a cent. In the active language's
-    words and separators (costs.money); empty for no amount."""
-    return money(amount, places)
+# `{{ cost|usd }}`: the same filter as teams_tags' (teams.models.format_usd).
+register.filter("usd", teams_tags.usd)
 
 
 @register.filter

@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 from django import template
 
 from editor.teams.models import format_usd
@@ -19,12 +17,7 @@ def can_change(membership, edit) -> bool:
 def usd(amount, places: int = 2) -> str:
     """`{{ cost|usd }}` → `$12.50` (`$50` for whole dollars); `{{ cost|usd:4 }}` →
     `$0.0625`, for single edits that cost fractions of a cent. Empty for no amount."""
-    if amount is None or amount == "":
-        return ""
-    amount = Decimal(amount)
-    if int(places) == 2:
-        return format_usd(amount)
-    return f"${amount:,.{int(places)}f}"
+    return format_usd(amount, places)
 
 
 @register.filter
