@@ -210,8 +210,9 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 
 # Uploaded sources, results and thumbnails. Never served at a public URL: every file
-# goes through a permission-checked view. MEDIA_STORAGE_BACKEND / MEDIA_STORAGE_OPTIONS
-# (JSON) select any Django storage, e.g. storages.backends.s3.S3Storage.
+# goes through a permission-checked view. MEDIA_STORAGE_BACKEND=s3 / MEDIA_STORAGE_OPTIONS
+# (JSON) put them in an S3-compatible bucket instead ("Media in an S3-compatible bucket",
+# at the end of this file).
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = None
 MEDIA_STORAGE_BACKEND = env("MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
@@ -401,3 +402,40 @@ LOGGING["formatters"] = {
 }
 LOGGING["filters"]["context"] = {"()": "editor.logs.AddLogContext"}
 LOGGING["handlers"]["console"] |= {"formatter": LOG_FORMAT, "filters": ["context", "redact"]}
+
+# --- Media in an S3-compatible bucket -----------------------------------------------------
+# MEDIA_STORAGE_BACKEND=s3 keeps uploads, results and thumbnails in a private bucket
+# (editor/edits/media.py, S3MediaStorage: `pip install -e ".[s3]"`), configured by
+# MEDIA_STORAGE_OPTIONS (JSON: {"bucket_name": ..., "endpoint_url": ..., "region_name": ...})
+# and the standard AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. Any other value is a Django
+# storage class's dotted path, the default a folder (MEDIA_ROOT).
+if MEDIA_STORAGE_BACKEND == "s3":
+    MEDIA_STORAGE_BACKEND = "editor.edits.media.S3MediaStorage"
+    STORAGES["default"]["BACKEND"] = MEDIA_STORAGE_BACKEND
+# Downloads and thumbnails answer with a redirect to a presigned URL valid for minutes
+# (after the permission check), so web processes do not carry the bytes. Only with a
+# bucket; pages may then show images from the bucket's address, and from nowhere else.
+RETOUCH_MEDIA_REDIRECT = envbool("RETOUCH_MEDIA_REDIRECT", False)
+
+
+def _bucket_origins(options: dict) -> list[str]:
+    """Where presigned URLs of the bucket point: its endpoint (path-style) and the
+    bucket's own host below it (virtual-hosted style); AWS's hosts without an endpoint."""
+    from urllib.parse import urlsplit
+
+    if options.get("custom_domain"):
+        return [f"https://{options['custom_domain']}"]
+    bucket = options.get("bucket_name", "")
+    endpoint = options.get("endpoint_url")
+    if endpoint:
+        parts = urlsplit(endpoint)
+        return [f"{parts.scheme}://{parts.netloc}", f"{parts.scheme}://{bucket}.{parts.netloc}"]
+    origins = [f"https://{bucket}.s3.amazonaws.com"]
+    region = options.get("region_name") or env("AWS_DEFAULT_REGION")
+    if region:
+        origins.append(f"https://{bucket}.s3.{region}.amazonaws.com")
+    return origins
+
+
+if RETOUCH_MEDIA_REDIRECT and MEDIA_STORAGE_BACKEND.endswith("S3MediaStorage"):
+    SECURE_CSP["img-src"] = [*SECURE_CSP["img-src"], *_bucket_origins(_media_options)]

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 
 from django.utils import timezone
 
+from .media import open_stream
 from .zipstream import Entry, stream_zip
 
 MANIFEST_COLUMNS = [
@@ -46,10 +47,11 @@ def manifest_csv(rows: list[dict]) -> bytes:
 
 
 def result_entry(edit, result, name: str) -> Entry:
-    """One result as a zip entry, opened only when the stream reaches it."""
+    """One result as a zip entry, opened only when the stream reaches it and read as it
+    arrives (from a bucket too: media.open_stream)."""
     return (
         name,
-        lambda f=result.file: f.storage.open(f.name, "rb"),
+        lambda f=result.file: open_stream(f),
         edit.finished_at or edit.created_at,
     )
 

@@ -60,7 +60,8 @@ from editor.upstream import (
 from editor.upstream.error_messages import TRY_AGAIN, english
 
 from .costs import TOKENS_PER_PARTIAL_IMAGE
-from .models import Delivery, Edit, PreviewImage, Status
+from .media import STORAGE_ERRORS, StorageUnavailable
+from .models import Delivery, Edit, HeldResult, PreviewImage, Status
 from .queueing import queue_attempt, queue_callback
 from .services import store_results, upstream_client
 
@@ -302,10 +303,15 @@ def _tidy_previews(edit: Edit, outcome: str) -> str:
 
 
 def finish(edit: Edit, result: EditResult) -> str:
-    """Store the images of a successful edit the caller holds the lease on."""
+    """Store the images of a successful edit the caller holds the lease on. While the
+    media storage cannot take them they are held in the database instead ("held"), and
+    the reconciler stores them later (models/held.py): never lost, never paid twice."""
     log_ids(trace_id=result.trace_id, request_id=result.request_id)
     try:
         stored = store_results(edit, result)
+    except StorageUnavailable as exc:
+        log.warning("Edit %s: results held until the storage takes them (%s)", edit.pk, exc)
+        return "held" if HeldResult.hold(edit, result) else "lease-lost"
     except Exception as exc:
         log.exception("Edit %s: could not store results", edit.pk)
         edit.mark_failed(
@@ -331,7 +337,7 @@ def _make_thumbnails(edit: Edit) -> None:
     for result in edit.results.all():
         try:
             result.ensure_thumbnail()
-        except OSError as exc:  # storage trouble: the result itself is stored and shown
+        except STORAGE_ERRORS as exc:  # storage trouble: the result itself is stored and shown
             log.warning("Edit %s: thumbnail %s not made (%s)", edit.pk, result.position, exc)
 
 

@@ -12,7 +12,9 @@ them. One pass:
 4. queues again any queued edit that has no task in the queue (its task row was lost);
 5. marks failed the task rows a killed worker left running (django-tasks-db would
    show them as running forever): rows of edit tasks whose edit no live lease holds;
-6. removes callback bodies that nobody picked up.
+6. removes callback bodies that nobody picked up;
+7. stores the results held in the database while the media storage could not take
+   them (models/held.py), stopping at the first the storage still refuses.
 
 `manage.py reconcile` runs a pass every `RETOUCH_RECONCILE_SECONDS`. Each step changes an
 edit only through a conditional UPDATE, so several reconcilers at once do no harm. Like
@@ -37,7 +39,8 @@ from django_tasks_db.models import DBTaskResult
 from editor.upstream import UpstreamError
 
 from . import delivery
-from .models import Delivery, Edit, Status
+from .media import STORAGE_ERRORS
+from .models import Delivery, Edit, HeldResult, PreviewImage, Status
 from .queueing import EDIT_TASKS, RUN_EDIT, queue_attempt
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,7 @@ def reconcile(now: datetime | None = None) -> Counter:
     counts["requeued"] = requeue_orphans(now)
     counts["tasks_failed"] = fail_dead_tasks(now)
     counts["spools_removed"] = sweep_spools(now)
+    counts.update(store_held_results())
     counts = +counts  # drop zeros
     if counts:
         log.info("Reconciled: %s", dict(counts))
@@ -201,7 +205,7 @@ def sweep_spools(now: datetime) -> int:
     removed = 0
     try:
         _dirs, files = default_storage.listdir(SPOOL_DIR)
-    except (FileNotFoundError, NotImplementedError, OSError):
+    except (NotImplementedError, *STORAGE_ERRORS):  # a bucket that is down: next pass
         return 0
     for filename in files[:1000]:
         name = f"{SPOOL_DIR}/{filename}"
@@ -209,6 +213,27 @@ def sweep_spools(now: datetime) -> int:
             if default_storage.get_modified_time(name) < now - SPOOL_MAX_AGE:
                 default_storage.delete(name)
                 removed += 1
-        except (FileNotFoundError, NotImplementedError, OSError):
+        except (NotImplementedError, *STORAGE_ERRORS):
             continue
     return removed
+
+
+def store_held_results() -> Counter:
+    """Results that arrived while the media storage could not take them, stored now that
+    it may (oldest first), each under a lease so that two reconcilers never store the
+    same. One that is still refused ends the step: the storage is down, and trying the
+    others would only wait on it again; the next pass tries once more."""
+    counts: Counter = Counter()
+    lease = settings.RETOUCH_LEASE_SECONDS
+    edits = Edit.objects.holding_results().filter(status=Status.RUNNING).order_by("started_at")
+    for edit in edits[:MAX_RECOVERED]:
+        if not edit.claim_held(lease):
+            continue
+        with delivery.holding(edit):
+            outcome = delivery.finish(edit, HeldResult.result_of(edit))
+        counts[f"held_{outcome}"] += 1
+        if outcome == "succeeded":
+            PreviewImage.discard(edit)
+        if outcome == "held":
+            break
+    return counts

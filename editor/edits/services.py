@@ -16,6 +16,7 @@ from editor.upstream import EditResult, ImagesClient
 
 from . import limits
 from .imaging import result_size
+from .media import writing
 from .models import Batch, Edit, LedgerEntry, ResultImage, SourceImage, Status
 from .queueing import queue_attempt
 
@@ -59,7 +60,8 @@ def create_edit(
     The files are written first, then the rows in one short transaction, which also
     checks and counts the start (limits.admit): on SQLite one writer at a time gets in,
     and nobody should wait while another writes files. If the rows cannot be stored,
-    the files written for them are removed again.
+    the files written for them are removed again. StorageUnavailable (and nothing
+    stored) when the media storage cannot take the files.
     """
     written: list[str] = []
     try:
@@ -77,7 +79,8 @@ def create_edit(
             parent=parent,
         )
         if mask:
-            edit.mask.save("mask.png", mask, save=False)
+            with writing():
+                edit.mask.save("mask.png", mask, save=False)
             written.append(edit.mask.name)
         with transaction.atomic():
             edit.save()
@@ -104,7 +107,8 @@ def _write_source(position: int, upload, fact, written: list[str]) -> SourceImag
         height=fact.height,
         size_bytes=upload.size,
     )
-    source.file.save(f"{position}.{source.extension}", upload, save=False)
+    with writing():  # StorageUnavailable when the storage cannot take it
+        source.file.save(f"{position}.{source.extension}", upload, save=False)
     written.append(source.file.name)
     return source
 
@@ -129,7 +133,8 @@ def store_results(edit: Edit, result: EditResult) -> bool:
     Files are written before the rows; if anything fails half-way, or the worker's lease
     was lost meanwhile (the reconciler gave the edit to someone else or the deadline
     failed it), the files written so far are removed, so no orphans are left behind and
-    an edit never gets two sets of results.
+    an edit never gets two sets of results. StorageUnavailable when the media storage
+    cannot take them (delivery.finish then holds them in the database).
     """
     written: list[str] = []
     rows: list[ResultImage] = []
@@ -150,7 +155,8 @@ def store_results(edit: Edit, result: EditResult) -> bool:
             # ContentFile's BytesIO shares an immutable bytes object until written to,
             # and the storage writes it out 64 KB at a time (a 4K PNG: no rise in peak
             # memory, benchmarks/large_results.py).
-            row.file.save(f"{position}.{row.extension}", ContentFile(image.data), save=False)
+            with writing():
+                row.file.save(f"{position}.{row.extension}", ContentFile(image.data), save=False)
             written.append(row.file.name)
             rows.append(row)
         finished = edit.succeed(result, rows)
@@ -255,7 +261,8 @@ def create_batch(
             )
             if mask:
                 # A copy each: deleting one edit of the batch removes its own mask only.
-                edit.mask.save("mask.png", File(mask.file, name="mask.png"), save=False)
+                with writing():
+                    edit.mask.save("mask.png", File(mask.file, name="mask.png"), save=False)
                 written.append(edit.mask.name)
             edits.append(edit)
         with transaction.atomic():

@@ -4,7 +4,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +17,7 @@ from editor.teams.models import Profile
 from editor.teams.permissions import Action, can_change_edit, get_edit_for_user, membership_for
 from editor.teams.views import needs_first_admin
 
-from . import batches, limits
+from . import batches, limits, media
 from .bulk import bulk_zip, result_entry
 from .filters import GalleryFilterForm
 from .forms import EditForm
@@ -135,6 +135,9 @@ def create(request: HttpRequest) -> HttpResponse:
         )
     except limits.LimitReached as reached:
         return _refused(request, membership, form, reached.refusal)
+    except media.StorageUnavailable:  # nothing was stored: said like a limit, with 503
+        unavailable = limits.Refusal(media.unavailable_message(), 503, media.retry_at())
+        return _refused(request, membership, form, unavailable)
     if not request.htmx:
         return redirect("home")
     if each:
@@ -310,17 +313,8 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _file_response(fieldfile, content_type: str, filename: str, attachment: bool):
-    if not fieldfile:
-        raise Http404
-    try:
-        handle = fieldfile.storage.open(fieldfile.name, "rb")
-    except FileNotFoundError as exc:
-        raise Http404("The file is missing from storage.") from exc
-    response = FileResponse(
-        handle, content_type=content_type, as_attachment=attachment, filename=filename
-    )
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    """Streamed, or a redirect to a presigned URL of the bucket (media.file_response)."""
+    return media.file_response(fieldfile, content_type, filename, attachment=attachment)
 
 
 @login_required

@@ -23,6 +23,7 @@ from werkzeug.wsgi import get_input_stream
 from editor.upstream import CallbackTaskId
 
 from .delivery import MB, spool_name
+from .media import STORAGE_ERRORS
 from .models import Delivery, Edit, Status
 from .queueing import queue_callback
 
@@ -100,7 +101,13 @@ def edit_callback(request: HttpRequest, pk: int, token: str) -> JsonResponse:
             log.warning("Edit %s: refused a callback for another task", edit.pk)
             return _answer(409, "wrong-task")
         body.seek(0)
-        name = default_storage.save(spool_name(edit), File(body))
+        try:
+            name = default_storage.save(spool_name(edit), File(body))
+        except STORAGE_ERRORS:
+            # Kept nowhere: the gateway may send it again, and the reconciler asks the
+            # Tasks API once the callback is overdue.
+            log.warning("Edit %s: the storage did not take its callback", edit.pk)
+            return _answer(503, "storage-unavailable")
 
     queue_callback(edit.pk, name)
     return _answer(202, "accepted")

@@ -19,6 +19,7 @@ from .files import (
     thumbnail_upload_to,
 )
 from .heartbeat import WorkerHeartbeat
+from .held import HeldResult
 from .ledger import LedgerEntry
 from .previews import PreviewImage
 from .states import PENDING_STATUSES, Delivery, Status
@@ -30,6 +31,7 @@ __all__ = [
     "Delivery",
     "Edit",
     "EditQuerySet",
+    "HeldResult",
     "ImageFileMixin",
     "LedgerEntry",
     "PreviewImage",

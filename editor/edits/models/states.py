@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import models, transaction
-from django.db.models import Q, Value
+from django.db.models import Exists, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, gettext_noop, ngettext, pgettext_lazy
@@ -29,6 +29,7 @@ from editor.upstream.error_messages import Pattern, english, register_pattern
 from ..costs import estimate_cost
 from .changes import Change
 from .files import ResultImage
+from .held import HeldResult
 from .ledger import LedgerEntry
 
 if TYPE_CHECKING:
@@ -125,12 +126,21 @@ class EditStateQuerySet(models.QuerySet):
             self.filter(status=Status.RUNNING, delivery=Delivery.CALLBACK)
             .exclude(task_id="")
             .lease_free(now)
+            .without_held_results()
         )
 
     def abandoned(self, now: datetime) -> EditStateQuerySet:
         """Running, but the worker that claimed them stopped renewing its lease (it crashed
         or was killed) before the service had accepted them."""
-        return self.filter(status=Status.RUNNING, lease_expires_at__lt=now)
+        return self.filter(status=Status.RUNNING, lease_expires_at__lt=now).without_held_results()
+
+    def holding_results(self) -> EditStateQuerySet:
+        """Finished upstream, their results held in the database until the storage takes
+        them (HeldResult): nothing may send them again, fail them or poll for them."""
+        return self.filter(Exists(HeldResult.objects.filter(edit=OuterRef("pk"))))
+
+    def without_held_results(self) -> EditStateQuerySet:
+        return self.filter(~Exists(HeldResult.objects.filter(edit=OuterRef("pk"))))
 
     def finish(self, status: Status, now: datetime | None = None, **changes: Any) -> int:
         """Make these edits final (succeeded or failed), letting go of any lease: the one
@@ -162,6 +172,7 @@ class EditStateQuerySet(models.QuerySet):
         """Pending edits whose first attempt started more than `seconds` ago. A worker still
         waiting on one of them finds its lease gone and drops whatever it gets."""
         overdue = self.pending().filter(started_at__lt=now - timedelta(seconds=seconds))
+        overdue = overdue.without_held_results()  # their results arrived in time
         return overdue.fail("deadline_exceeded", deadline_message(seconds), now=now)
 
 
@@ -243,6 +254,12 @@ class EditStates:
         # Nothing else changes while an edit awaits its callback: no need to read it back.
         return self._lease(waiting, lease_seconds, read_back=False)
 
+    def claim_held(self, lease_seconds: float) -> bool:
+        """Take a running edit whose results are held in the database (HeldResult) to store
+        them; False when another reconciler is storing them or they are stored already."""
+        held = self._rows.filter(status=Status.RUNNING).holding_results()
+        return self._lease(held.lease_free(timezone.now()), lease_seconds)
+
     def take_over(self, lease_seconds: float) -> bool:
         """Claim a running edit whose worker's lease ran out (it crashed or was killed);
         False when the lease was renewed meanwhile or someone else took it first."""
@@ -312,6 +329,7 @@ class EditStates:
             )
             if done:
                 ResultImage.objects.bulk_create(images)
+                HeldResult.objects.filter(edit_id=self.pk).delete()  # stored now, if held
                 if cost is not None:  # counted for the budget, even once the edit is deleted
                     LedgerEntry.objects.create(
                         team_id=self.team_id,
