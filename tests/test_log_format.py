@@ -14,6 +14,7 @@ import pytest
 import requests
 from django.urls import reverse
 
+from editor.edits.management.commands import worker as worker_command
 from editor.edits.management.commands.worker import Dispatcher
 from editor.edits.models import Status
 from editor.edits.tasks import run_edit
@@ -51,9 +52,11 @@ def lines_saying(lines: list[dict], words: str) -> list[dict]:
 
 
 def test_a_worker_attempt_logs_the_edit_trace_and_request_ids(
-    upstream, owner, settings, json_lines
+    upstream, owner, settings, json_lines, monkeypatch
 ):
     settings.RETOUCH_MAX_ATTEMPTS = 1
+    # Run on this thread, inside the test's transaction: the connection must stay open.
+    monkeypatch.setattr(worker_command, "close_old_connections", lambda: None)
     upstream.push_fault("http", status=500)
     edit = make_edit(personal_team(owner), owner)
     run_edit.enqueue(edit.pk)
