@@ -36,7 +36,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from urllib.parse import quote
@@ -63,7 +63,6 @@ CHECKS = ("database", "storage", "queue", "workers")
 # runs longer than this is cancelled (PostgreSQL: a table locked by a migration).
 STATEMENT_TIMEOUT_MS = 1000
 
-_pool = ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="healthz")
 _running: dict[str, Future] = {}
 _running_lock = threading.Lock()
 
@@ -115,12 +114,24 @@ def run_checks(wanted: list[str]) -> dict[str, dict]:
 
 
 def _start(name: str, probe: Callable[[], dict]) -> Future:
-    """The probe `name` in a thread of the pool, or the one already running."""
+    """The probe `name` running in a thread of its own, or the one already running. Daemon
+    threads, not an executor's: a process stopping must not wait for a stuck probe."""
     with _running_lock:
         future = _running.get(name)
         if future is None or future.done():
-            future = _running[name] = _pool.submit(probe)
+            future = _running[name] = Future()
+            thread = threading.Thread(
+                target=_run, args=(future, probe), name=f"healthz-{name}", daemon=True
+            )
+            thread.start()
         return future
+
+
+def _run(future: Future, probe: Callable[[], dict]) -> None:
+    try:
+        future.set_result(probe())
+    except BaseException as exc:
+        future.set_exception(exc)
 
 
 def _outcome(future: Future, deadline: float) -> dict:
