@@ -377,6 +377,22 @@ def test_a_batch_is_refused_whole_when_the_storage_is_unavailable(broken_bucket,
     assert_nothing_stored(broken_bucket)
 
 
+def test_editing_an_earlier_result_says_the_storage_is_unavailable_when_it_cannot_be_read(
+    bucket, s3, settings, alice, alice_client
+):
+    earlier = make_edit(personal_team(alice), alice, status=Status.SUCCEEDED, results=1)
+    stored = s3.keys_in(bucket)
+    use_storage(settings, unreachable_options(bucket))
+    fields = {"parent": earlier.pk, "parent_result": 0}
+
+    response = post_edit(alice_client, [], prompt="Now in winter", htmx=False, **fields)
+
+    assert response.status_code == 503
+    assert "file storage is unavailable" in response.content.decode()
+    assert list(Edit.objects.all()) == [earlier]
+    assert s3.keys_in(bucket) == stored
+
+
 def test_a_finishing_edit_holds_its_result_while_the_bucket_refuses_writes_and_stores_it_later(
     locked_s3, settings, upstream, owner
 ):

@@ -115,7 +115,11 @@ def create(request: HttpRequest) -> HttpResponse:
         return _refused(request, membership, EditForm(request.POST), refusal)
     base = _base_result(request, membership, request.POST)
     form = EditForm(request.POST, request.FILES, base_result=base)
-    if not form.is_valid():
+    try:
+        valid = form.is_valid()  # reads the earlier result it starts from, if any
+    except media.STORAGE_ERRORS:
+        return _storage_unavailable(request, membership, EditForm(request.POST))
+    if not valid:
         if request.htmx:
             return _form_again(request, form)
         context = _gallery_context(request, membership) | {"form": form}
@@ -135,9 +139,8 @@ def create(request: HttpRequest) -> HttpResponse:
         )
     except limits.LimitReached as reached:
         return _refused(request, membership, form, reached.refusal)
-    except media.StorageUnavailable:  # nothing was stored: said like a limit, with 503
-        unavailable = limits.Refusal(media.unavailable_message(), 503, media.retry_at())
-        return _refused(request, membership, form, unavailable)
+    except (media.StorageUnavailable, *media.STORAGE_ERRORS):  # nothing was stored
+        return _storage_unavailable(request, membership, form)
     if not request.htmx:
         return redirect("home")
     if each:
@@ -150,6 +153,13 @@ def create(request: HttpRequest) -> HttpResponse:
 def _form_again(request: HttpRequest, form: EditForm) -> HttpResponse:
     response = render(request, "edits/home.html#edit_form", {"form": form})
     return reswap(retarget(response, "#edit-form"), "outerHTML")
+
+
+def _storage_unavailable(request: HttpRequest, membership, form: EditForm) -> HttpResponse:
+    """The media storage cannot be reached or refused the photos: said like a limit's
+    refusal, with 503 and Retry-After."""
+    unavailable = limits.Refusal(media.unavailable_message(), 503, media.retry_at())
+    return _refused(request, membership, form, unavailable)
 
 
 def _refused(request: HttpRequest, membership, form: EditForm, refusal) -> HttpResponse:
