@@ -31,7 +31,7 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from editor.edits import media
+from editor.edits import delivery, media
 from editor.edits.models import Edit, HeldResult, LedgerEntry, PreviewImage, Status
 from editor.edits.reconcile import reconcile
 from editor.edits.services import store_results
@@ -458,6 +458,28 @@ def test_a_finishing_generation_keeps_its_result_while_the_bucket_is_unreachable
     assert s3.keys_in(bucket) == sorted(
         [edit.results.get().file.name, edit.results.get().thumbnail.name]
     )
+
+
+def test_a_held_result_that_cannot_be_stored_for_another_reason_fails_the_edit_once(
+    bucket, settings, upstream, owner, monkeypatch
+):
+    reachable = settings.STORAGES["default"]["OPTIONS"]
+    edit = make_edit(personal_team(owner), owner, sources=0)
+    Edit.objects.filter(pk=edit.pk).update(kind=Edit.Kind.GENERATION)
+    use_storage(settings, unreachable_options(bucket))
+    assert run_edit.call(edit.pk) == "held"
+    use_storage(settings, reachable)
+
+    def broken(edit, result):
+        raise ValueError("a bug, not the storage")
+
+    monkeypatch.setattr(delivery, "store_results", broken)
+    assert reconcile() == {"held_failed": 1}
+
+    edit.refresh_from_db()
+    assert edit.status == Status.FAILED and edit.error_code == "store_failed"
+    assert not HeldResult.objects.exists()
+    assert reconcile() == {}
 
 
 def test_a_callback_the_storage_cannot_take_is_refused_with_503_for_the_gateway_to_resend(

@@ -234,6 +234,9 @@ def store_held_results() -> Counter:
         counts[f"held_{outcome}"] += 1
         if outcome == "succeeded":
             PreviewImage.discard(edit)
-        if outcome == "held":
+        elif outcome == "failed":  # not the storage (finish logged why): nothing to wait for
+            HeldResult.objects.filter(edit_id=edit.pk).delete()
+            PreviewImage.discard(edit)
+        elif outcome == "held":
             break
     return counts
