@@ -3,8 +3,11 @@
 // here and written back into the form's <input type=file>, so htmx (or a plain submit
 // with JavaScript off, which still works without this file) sends exactly them.
 // Files that are not images are refused here, before any upload, in the server's own
-// words (editor/edits/imaging.py). Also the form's keyboard: Ctrl/Cmd+Enter in the
-// prompt sends it, and after a refused submit the focus goes to the first error.
+// words (editor/edits/imaging.py), and so are photos smaller than the chosen model's
+// minimum (the model picker's option carries it as data-min-side, with the model's name
+// as data-label; the server's check is EditForm.clean_images). Also the form's
+// keyboard: Ctrl/Cmd+Enter in the prompt sends it, and after a refused submit the focus
+// goes to the first error.
 (function () {
   "use strict";
 
@@ -75,10 +78,66 @@
     return Boolean(file.type) && !file.type.startsWith("image/");
   }
 
-  function showRefused(form, names) {
+  function notAnImageMessage(file) {
+    return interpolate(
+      gettext("“%(name)s” is not an image Retouch can read. Use PNG, JPEG or WebP."),
+      { name: file.name },
+      true
+    );
+  }
+
+  // The chosen model's minimum, or null where the page does not say it (the server
+  // still checks).
+  function chosenModel(form) {
+    const select = form.querySelector("select[name=model]");
+    const option = select && select.selectedOptions[0];
+    const minSide = option ? Number(option.dataset.minSide) : NaN;
+    if (!(minSide > 0)) return null;
+    return { minSide: minSide, label: option.dataset.label || option.textContent.trim() };
+  }
+
+  // A photo's width and height, or null for what the browser cannot read (the server
+  // names that itself). Loaded, not drawn: its size is enough. (A JPEG turned by its
+  // EXIF reads here turned, so its two sides may be named the other way round from the
+  // server; the shortest side is the same.)
+  const sizes = new WeakMap();
+  function measure(file) {
+    if (sizes.has(file)) return Promise.resolve(sizes.get(file));
+    return new Promise((resolve) => {
+      const img = new Image();
+      const url = URL.createObjectURL(file);
+      const done = (size) => {
+        URL.revokeObjectURL(url);
+        sizes.set(file, size);
+        resolve(size);
+      };
+      img.addEventListener("load", () => done({ width: img.naturalWidth, height: img.naturalHeight }));
+      img.addEventListener("error", () => done(null));
+      img.src = url;
+    });
+  }
+
+  // The server's words for a photo too small for the model (EditForm.clean_images),
+  // or null when it is large enough or the minimum is not known.
+  async function tooSmallMessage(form, file) {
+    const model = chosenModel(form);
+    // Other formats are the server's to name first (imaging.read_header).
+    if (!model || !ACCEPTED.includes(file.type)) return null;
+    const size = await measure(file);
+    if (!size || Math.min(size.width, size.height) >= model.minSide) return null;
+    return interpolate(
+      gettext(
+        "“%(name)s” is %(size)s pixels; %(model)s needs photos at least %(side)s pixels on each side: choose a larger photo."
+      ),
+      { name: file.name, size: size.width + "×" + size.height, model: model.label, side: model.minSide },
+      true
+    );
+  }
+
+  function showRefused(form, messages) {
     const zone = form.querySelector("[data-dropzone]");
     let box = form.querySelector("[data-refused-files]");
-    if (!names.length) {
+    if (!messages.length) {
       if (box) box.remove();
       return;
     }
@@ -91,28 +150,42 @@
       zone.append(box);
     }
     box.replaceChildren(
-      ...names.map((name) => {
+      ...messages.map((message) => {
         const line = document.createElement("p");
-        line.textContent = interpolate(
-          gettext("“%(name)s” is not an image Retouch can read. Use PNG, JPEG or WebP."),
-          { name: name },
-          true
-        );
+        line.textContent = message;
         return line;
       })
     );
   }
 
-  function add(form, files) {
-    // Files that are not images stop here; the server names anything else it refuses.
-    const refused = files.filter(notAnImage);
-    showRefused(form, refused.map((file) => file.name));
-    for (const file of files.filter((f) => !notAnImage(f))) {
+  async function add(form, files) {
+    // Files that are not images, and photos too small for the model, stop here; the
+    // server names anything else it refuses.
+    const messages = files.filter(notAnImage).map(notAnImageMessage);
+    const images = files.filter((f) => !notAnImage(f));
+    const small = await Promise.all(images.map((file) => tooSmallMessage(form, file)));
+    images.forEach((file, index) => {
+      if (small[index]) {
+        messages.push(small[index]);
+        return;
+      }
       const duplicate = chosen.some(
         (f) => f.name === file.name && f.size === file.size && f.lastModified === file.lastModified
       );
       if (!duplicate) chosen.push(file);
-    }
+    });
+    showRefused(form, messages);
+    render(form);
+  }
+
+  // Another model may need larger photos: the chosen ones too small for it leave, with
+  // the reason.
+  async function recheck(form) {
+    const small = await Promise.all(chosen.map((file) => tooSmallMessage(form, file)));
+    const messages = small.filter(Boolean);
+    if (!messages.length) return;
+    chosen = chosen.filter((file, index) => !small[index]);
+    showRefused(form, messages);
     render(form);
   }
 
@@ -147,6 +220,8 @@
       const files = Array.from(input.files);
       add(form, files);
     });
+    const model = form.querySelector("select[name=model]");
+    if (model) model.addEventListener("change", () => recheck(form));
     zone.addEventListener("dragover", (event) => {
       event.preventDefault();
       zone.classList.add("is-dragging");

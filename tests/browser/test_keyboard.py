@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from .conftest import new_person_page, open_more_options
+from .conftest import LANGUAGES, new_person_page, open_more_options
 
 pytestmark = pytest.mark.browser
 
@@ -107,3 +107,68 @@ def test_a_file_that_is_no_image_is_refused_before_upload_in_the_servers_words(
     alert.wait_for(state="detached")
     assert errors == []
     page.close()
+
+
+@pytest.mark.parametrize("locale", LANGUAGES)
+def test_a_photo_below_the_models_minimum_is_refused_before_upload_in_the_servers_words(
+    stack, browser, tmp_path, artifacts, locale
+):
+    """The same words as the server's in either language: the script's message goes
+    through the JavaScript catalogue (djangojs), the server's through Django's."""
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (40, 30), (200, 90, 60)).save(tiny)
+    page, errors = new_person_page(
+        browser, stack, f"tova-{LANGUAGES[locale]}", viewport=WIDE, locale=locale
+    )
+    refuse_a_photo_below_the_minimum(page, stack, tiny, photo_file(tmp_path), artifacts)
+    assert errors == []
+    page.close()
+
+
+def refuse_a_photo_below_the_minimum(page, stack, tiny, photo, artifacts) -> None:
+    # Each model in the picker says its shortest side (the catalogue's min_image_side,
+    # which EditForm.clean_images checks) and its name for the message.
+    said = page.locator("#edit-form select[name=model] option").evaluate_all(
+        "os => os.map(o => [o.value, o.dataset.minSide, o.dataset.label])"
+    )
+    unsaid = [name for name, side, label in said if not side or not label]
+    assert not unsaid, (
+        "templates/edits/home.html: the model picker's options carry no data-min-side "
+        f"and data-label for {', '.join(unsaid)}"
+    )
+    assert all(int(side) >= 64 for _, side, _ in said), said
+
+    # The server's words first: with the page's minimums taken away, the photo goes up.
+    form = page.locator("#edit-form")
+    page.evaluate(
+        "() => document.querySelectorAll('#id_model option').forEach(o => delete o.dataset.minSide)"
+    )
+    form.locator("input[name=images]").set_input_files([str(tiny)])
+    expect(form.locator("[data-previews] li")).to_have_count(1)
+    form.locator("textarea[name=prompt]").fill("Make it larger")
+    form.locator("button[type=submit]").click()
+    server = page.locator("#images-errors")
+    server.wait_for()
+    said_by_server = server.inner_text().strip()
+    assert "40×30" in said_by_server, said_by_server
+
+    # Then the browser's own check, on a fresh form: refused at once, nothing sent.
+    page.goto(stack.url + "/")
+    uploads = []
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" else None)
+    form.locator("input[name=images]").set_input_files([str(tiny)])
+    alert = page.locator("[data-refused-files]")
+    alert.wait_for()
+    assert alert.inner_text().strip() == said_by_server
+    assert alert.get_attribute("role") == "alert"
+    assert page.evaluate("document.querySelector('input[name=images]').files.length") == 0
+    assert form.locator("[data-previews] li").count() == 0
+    lang = page.evaluate("document.documentElement.lang")
+    page.screenshot(
+        path=str(artifacts / f"keyboard-refused-small-photo-{lang}.png"), full_page=True
+    )
+    # A photo large enough afterwards is taken, and the message goes.
+    form.locator("input[name=images]").set_input_files([str(photo)])
+    alert.wait_for(state="detached")
+    expect(form.locator("[data-previews] li")).to_have_count(1)
+    assert uploads == []
