@@ -127,6 +127,11 @@ class EditForm(ModelOptions, forms.Form):
         self.offered = offered_models(self.service, self.only)
         self.default_model = default_model(self.service, self.only)
         self.model_choices = [(m.name, model_choice_label(m)) for m in self.offered]
+        # The picker's options with what the browser checks before any upload (upload.js).
+        self.model_options = [
+            (m.name, label, m.min_image_side, m.label)
+            for m, (_name, label) in zip(self.offered, self.model_choices, strict=True)
+        ]
         self.fields["model"].widget.choices = self.model_choices
         self.fields["model"].initial = self.default_model
         chosen = (self.data.get("model") if self.is_bound else None) or self.initial.get("model")
