@@ -112,9 +112,12 @@ def app_env(workdir: Path, api_url: str, public_url: str, **extra: str) -> dict[
     }
 
 
-def start_web(procs: Processes, env: dict[str, str], port: int) -> subprocess.Popen:
-    """Migrate, add the user `bench`, and start gunicorn (2 workers, 4 threads each, as the
-    Procfile does); returns its process once it answers."""
+def start_web(
+    procs: Processes, env: dict[str, str], port: int, app: str = "editor.asgi"
+) -> subprocess.Popen:
+    """Migrate, add the user `bench`, and start gunicorn as the Procfile does (2 processes
+    with uvicorn's worker, 4 page threads each); `app="editor.wsgi"`: gunicorn's threaded
+    worker (2 x 4 threads), as before event streams. Returns its process once it answers."""
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "collectstatic", "--noinput", "-v0")
     manage(
@@ -124,8 +127,11 @@ def start_web(procs: Processes, env: dict[str, str], port: int) -> subprocess.Po
         "from django.contrib.auth import get_user_model; "
         f"get_user_model().objects.create_user('bench', password={PASSWORD!r})",
     )
-    command = ["-m", "gunicorn", "editor.wsgi", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", "2", "--threads", "4", "--timeout", "120"]
+    if app.endswith(".wsgi"):
+        command = ["-m", "gunicorn", app, "--threads", "4"]
+    else:
+        command = ["-m", "gunicorn", app, "-k", "editor.web_worker.WebWorker"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", "2", "--timeout", "120"]
     web = procs.start([sys.executable, *command], env=env)
     wait_http(f"http://127.0.0.1:{port}/accounts/login/")
     return web

@@ -293,6 +293,12 @@ RETOUCH_CALLBACK_MAX_MB = envint("RETOUCH_CALLBACK_MAX_MB", 64)
 # Threads per `manage.py worker` process: each runs one task at a time.
 # 25: the default 2 processes then run a full batch (RETOUCH_MAX_BATCH) at once in sync mode.
 RETOUCH_WORKER_THREADS = envint("RETOUCH_WORKER_THREADS", 25)
+# Open event streams (pages updated as edits change) each person may have in one web
+# process; past that a page polls instead (editor/edits/stream.py).
+RETOUCH_STREAMS_PER_PERSON = envint("RETOUCH_STREAMS_PER_PERSON", 8)
+# Threads per web process for pages (everything but the event streams, which need none:
+# editor/asgi.py); with WEB_CONCURRENCY processes, the requests served at once.
+RETOUCH_WEB_THREADS = envint("RETOUCH_WEB_THREADS", 4)
 
 # Spending. Edits each person may start per window, across all their teams: "N/second",
 # "N/minute", "N/hour" or "N/day"; "0" or empty turns the limit off (editor/edits/limits.py).

@@ -82,7 +82,9 @@ class ProcessStack:
     def manage(self, *args: str) -> str:
         return manage(self.env, *args).stdout
 
-    def start_web(self) -> ProcessStack:
+    def start_web(self, workers: int = 2) -> ProcessStack:
+        """gunicorn as the Procfile runs it: uvicorn's worker serving editor/asgi.py (pages
+        in 4 threads per process, the event streams beside them)."""
         self.manage("migrate", "--noinput", "-v0")
         self.manage("collectstatic", "--noinput", "-v0")
         self.web = subprocess.Popen(
@@ -90,13 +92,13 @@ class ProcessStack:
                 sys.executable,
                 "-m",
                 "gunicorn",
-                "editor.wsgi",
+                "editor.asgi",
+                "--worker-class",
+                "editor.web_worker.WebWorker",
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
-                "2",
-                "--threads",
-                "4",
+                str(workers),
             ],
             cwd=ROOT,
             env=self.env,

@@ -269,6 +269,12 @@ CASES = [
         data=lambda w: {"pending": f"{w.edit.pk}:running"},
     ),
     Case("edit_detail", "GET", members(Outcome(200, shows_team=True)), kwargs=edit_kwargs),
+    # The pushed updates (server-sent events), checked like the pages they update: the
+    # current team's gallery, one edit, one batch. Past the checks the test client (WSGI)
+    # gets 204, "poll instead"; tests/test_event_stream.py streams under ASGI.
+    Case("events", "GET", everyone(Outcome(204)) | {"anonymous": LOGIN}),  # outsiders: their own
+    Case("events", "GET", members(Outcome(204)), data=lambda w: {"edit": w.edit.pk}, why="edit"),
+    Case("events", "GET", members(Outcome(204)), data=lambda w: {"batch": w.batch.pk}, why="batch"),
     # Retrying follows the delete rule: editors their own edits, owners anyone's.
     # (the editor's own edit has succeeded: allowed, but there is nothing to retry)
     Case("edit_retry", "POST", editors(REFUSED), kwargs=edit_kwargs, why="editors-own"),

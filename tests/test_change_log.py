@@ -4,6 +4,7 @@ one Change row in the same transaction, with ids in commit order."""
 from datetime import timedelta
 
 import pytest
+from django.template import Context, Template
 from django.utils import timezone
 
 from editor.edits.models import Batch, Change, Edit, PreviewImage, Status
@@ -73,3 +74,16 @@ def test_old_rows_are_pruned_as_new_ones_come_in(studio, monkeypatch):
     Change.objects.update(at=timezone.now() - change_log.KEEP - timedelta(minutes=1))
     Change.objects.record_team(studio.team.pk)
     assert Change.objects.count() == 1
+
+
+def test_a_pages_stream_starts_before_the_changes_of_the_last_seconds(studio):
+    """What the page shows was read before its stream's `since` is: the stream starts a
+    few seconds back, so a change between the two is heard (twice at worst)."""
+    Change.objects.record_team(studio.team.pk)
+    settled = Change.objects.latest_id()
+    Change.objects.filter(pk=settled).update(at=timezone.now() - timedelta(minutes=1))
+    Change.objects.record_team(studio.team.pk)  # just now
+    edit = make_edit(studio.team, studio.editor)
+    page = Template("{% load events_tags %}{% events_url %} {% events_url edit=edit %}")
+    rendered = page.render(Context({"edit": edit}))
+    assert rendered == f"/events/?since={settled} /events/?since={settled}&amp;edit={edit.pk}"

@@ -1,12 +1,14 @@
 from django.urls import path
 
-from . import batches, spend, usage, views, webhooks
+from . import batches, spend, stream, usage, views, webhooks
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("edits/new/", views.create, name="edit_create"),
     path("edits/options/", views.model_options, name="edit_options"),
     path("edits/updates/", views.gallery_updates, name="gallery_updates"),
+    # The same updates pushed as they happen (server-sent events; ASGI only).
+    path("events/", stream.events, name="events"),
     path("edits/more-options/", views.more_options, name="edit_more_options"),
     path("usage/", usage.team_usage, name="usage"),
     path("staff/spend/", spend.staff_spend, name="staff_spend"),
