@@ -14,8 +14,11 @@ is decided twice. Each event's `id` is the newest change it covers: a page that
 reconnects sends it back (`Last-Event-ID`) and is told at once what it missed; with no
 id at all (`?since=` from the page, or a first connection) it is told to re-read
 everything. A comment every `HEARTBEAT_SECONDS` keeps proxies from closing an idle
-stream. The stream runs only under ASGI (editor/asgi.py): under a WSGI server it would
-hold a thread for its whole life, so there it answers 204 and the page keeps polling.
+stream. An open stream holds no thread and no database connection: the feed reads for
+all of them, and editor/asgi.py runs the synchronous parts of opening one (middleware,
+checks) in a thread shared by all streams. The stream runs only under ASGI: under a
+WSGI server it would hold a thread for its whole life, so there it answers 204 and the
+page keeps polling.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
@@ -93,9 +95,6 @@ def _event_id(value: str | None) -> int | None:
 
 
 async def _stream(listener: Listener) -> AsyncIterator[str]:
-    # The middleware's queries are done: this request's thread gives its database
-    # connection back now rather than hold it for the stream's whole life.
-    await sync_to_async(connections.close_all)()
     if not feed.register(listener, settings.RETOUCH_STREAMS_PER_PERSON):
         yield f"retry: {BUSY_RETRY_SECONDS * 1000}\nevent: busy\ndata: {{}}\n\n"
         return
