@@ -59,3 +59,23 @@ def check_rate_limit(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="edits.E004")]
     return []
+
+
+@checks.register(checks.Tags.compatibility)
+def check_sqlite_search(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """On SQLite the prompt search's index is an FTS5 table with the trigram tokenizer
+    (SQLite 3.34 or newer): said at start-up rather than as a failing migration."""
+    import sqlite3
+
+    from django.db import connection
+
+    if connection.vendor != "sqlite" or sqlite3.sqlite_version_info >= (3, 34):
+        return []
+    return [
+        checks.Error(
+            f"SQLite {sqlite3.sqlite_version} is too old for the prompt search's index "
+            "(FTS5's trigram tokenizer needs SQLite 3.34 or newer).",
+            hint="Use a Python linked against a newer SQLite, or PostgreSQL (DATABASE_URL).",
+            id="edits.E005",
+        )
+    ]

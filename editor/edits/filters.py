@@ -46,8 +46,8 @@ class GalleryFilterForm(forms.Form):
         super().__init__(data, label_suffix="", auto_id="filter-%s")
         self.user = user
         members = team.memberships.select_related("user").order_by("user__username")
-        usernames = [m.user.get_username() for m in members]
-        self.fields["member"].choices = [("", _("Anyone")), *[(u, u) for u in usernames]]
+        self.members = {m.user.get_username(): m.user for m in members}
+        self.fields["member"].choices = [("", _("Anyone")), *[(u, u) for u in self.members]]
         self.fields["model"].choices = [("", _("Any model"))] + [
             (m.name, m.label) for m in MODELS.values()
         ]
@@ -67,7 +67,8 @@ class GalleryFilterForm(forms.Form):
         data = self.cleaned_data
         criteria = {
             "text": data.get("q", ""),
-            "member": data.get("member", ""),
+            # The person, not the name: the database then knows whose edits it seeks.
+            "member": self.members.get(data.get("member", "")),
             "status": data.get("status", ""),
             "model": data.get("model", ""),
             "starred_by": self.user if data.get("starred") and self.user else None,

@@ -13,7 +13,6 @@ remain.
 """
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import BigIntegerField, Count, F, Q, QuerySet, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, TruncMonth
@@ -78,9 +77,13 @@ def team_usage(request: HttpRequest) -> HttpResponse:
         .annotate(**_totals())
         .order_by("-month")
     )
-    page = Paginator(
-        edits.select_related("created_by").order_by("-finished_at", "-pk"), PAGE_SIZE
-    ).get_page(request.GET.get("page"))
+    # Newest finished first, by cursor: the table grows with the team's whole history.
+    page = edits.select_related("created_by").keyset_page(
+        size=PAGE_SIZE,
+        before=request.GET.get("before"),
+        after=request.GET.get("after"),
+        field_name="finished_at",
+    )
     spent = limits.month_spend(team, now)
     budget = team.monthly_budget_usd
     context = {

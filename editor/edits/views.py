@@ -3,7 +3,6 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.files import File
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -34,8 +33,10 @@ def _gallery_context(request: HttpRequest, membership) -> dict:
     edits = Edit.objects.for_team(membership.team).matching(**filters.criteria())
     # A batch is one card: the first of its edits that match stands for it.
     edits = batches.one_card_per_batch(edits).for_gallery().with_star_for(request.user)
-    page = Paginator(edits, PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = batches.with_batches(list(page.object_list))
+    page = edits.keyset_page(
+        size=PAGE_SIZE, before=request.GET.get("before"), after=request.GET.get("after")
+    )
+    page.object_list = batches.with_batches(page.object_list)
     return {"page": page, "filters": filters}
 
 
@@ -185,11 +186,14 @@ def gallery_updates(request: HttpRequest) -> HttpResponse:
     """
     membership = membership_for(request)
     known = batches.shown_tokens(request, "pending", MAX_POLLED)
+    # By id: found by their ids whatever the team's history (the gallery's order would
+    # lead the database to walk the team's edits newest first instead).
     edits = list(
         Edit.objects.for_team(membership.team)
         .for_gallery()
         .with_star_for(request.user)
         .filter(pk__in=known)
+        .order_by("pk")
     )
     changed = [e for e in edits if e.poll_token != known.get(e.pk)]
     finished = [e for e in changed if e.is_final]

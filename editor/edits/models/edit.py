@@ -8,7 +8,10 @@ import secrets
 from datetime import datetime
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
+from django.db.models import Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import StrIndex, Upper
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.text import slugify
@@ -19,6 +22,7 @@ from editor.teams.models import Activity
 from editor.upstream import MODELS, errors
 
 from .files import ResultImage, mask_upload_to
+from .keyset import KeysetQuerySet
 from .previews import PreviewImage
 from .states import PENDING_STATUSES, Delivery, EditStateQuerySet, EditStates, Status
 
@@ -27,7 +31,16 @@ def _new_callback_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class EditQuerySet(EditStateQuerySet):
+# SQLite only: the FTS5 index of the prompts (migration 0012, kept by triggers).
+PROMPT_SEARCH_TABLE = "edits_edit_prompt_search"
+PROMPT_MATCHES = (
+    "SELECT rowid FROM edits_edit_prompt_search WHERE edits_edit_prompt_search MATCH %s"
+)
+# The trigram tokenizer indexes runs of three characters; shorter text is matched by a scan.
+SHORTEST_INDEXED = 3
+
+
+class EditQuerySet(KeysetQuerySet, EditStateQuerySet):
     def for_team(self, team) -> EditQuerySet:
         return self.filter(team=team)
 
@@ -44,7 +57,7 @@ class EditQuerySet(EditStateQuerySet):
     def matching(
         self,
         *,
-        member: str = "",
+        member=None,
         status: str = "",
         model: str = "",
         created_from: datetime | None = None,
@@ -52,20 +65,47 @@ class EditQuerySet(EditStateQuerySet):
         text: str = "",
         starred_by=None,
     ) -> EditQuerySet:
-        """The gallery's filters (GalleryFilterForm); an empty value means "any".
-        Dates are instants, so the (team, -created_at) index serves the range."""
+        """The gallery's filters (GalleryFilterForm); an empty value means "any", a
+        member is a user. Each is served by an index of the gallery's order
+        (Meta.indexes); dates are instants, a range of (team, -created_at)."""
         given = {
-            "created_by__username": member,
+            "created_by": member,
             "status": status,
             "model": model,
             "created_at__gte": created_from,
             "created_at__lt": created_before,
-            "prompt__icontains": text,
         }
         edits = self.filter(**{lookup: value for lookup, value in given.items() if value})
         if starred_by is not None:
             edits = edits.filter(stars__user=starred_by)
-        return edits
+        return edits.search(text)
+
+    def search(self, text: str) -> EditQuerySet:
+        """Edits whose prompt contains `text`, ignoring case: a substring, across word
+        boundaries and in any script ("sky" finds "Skyline at dusk", "天空" finds
+        "把天空变成暴风雨"), the same on both databases.
+
+        Served by trigram indexes (migration 0012): on PostgreSQL a GIN index (pg_trgm)
+        on UPPER(prompt), the expression Django's `icontains` compares; on SQLite an FTS5
+        table with the trigram tokenizer, whose quoted phrase query is a substring match.
+        Text shorter than three characters has no trigram: it is looked for in each of
+        the team's edits, newest first, until a page is full (a common one fills it at
+        once; a rare one reads the team's history: ~60 ms at 100,000 edits), on
+        PostgreSQL with strpos(), as a LIKE would send it through its whole trigram index
+        first. Letters outside ASCII are folded to one case by PostgreSQL and FTS5, not
+        by SQLite's LIKE (so on SQLite "É" finds "é" only from three characters on)."""
+        text = text.strip()
+        if not text:
+            return self
+        vendor = connections[self.db].vendor
+        if vendor == "sqlite" and len(text) >= SHORTEST_INDEXED:
+            phrase = '"' + text.replace('"', '""') + '"'
+            # A constant statement; the text is its parameter.
+            return self.filter(pk__in=RawSQL(PROMPT_MATCHES, [phrase]))  # noqa: S611
+        if vendor == "postgresql" and len(text) < SHORTEST_INDEXED:
+            found = StrIndex(Upper("prompt"), Upper(Value(text)))
+            return self.alias(found_at=found).filter(found_at__gt=0)
+        return self.filter(prompt__icontains=text)
 
     def with_star_for(self, user) -> EditQuerySet:
         """Annotate `is_starred` for one person, in the same query."""
@@ -154,7 +194,18 @@ class Edit(EditStates, models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["team", "-created_at"], name="edit_team_recent")]
+        # The gallery's order, alone and after each filter's equality (keyset paging seeks
+        # in them: keyset.py); a date range is a range of the first. The usage page's
+        # order last. The prompt's trigram index differs per database: migration 0012.
+        indexes = [
+            models.Index(fields=["team", "-created_at", "-id"], name="edit_team_created"),
+            models.Index(
+                fields=["team", "created_by", "-created_at", "-id"], name="edit_team_member"
+            ),
+            models.Index(fields=["team", "status", "-created_at", "-id"], name="edit_team_status"),
+            models.Index(fields=["team", "model", "-created_at", "-id"], name="edit_team_model"),
+            models.Index(fields=["team", "-finished_at", "-id"], name="edit_team_finished"),
+        ]
 
     def __str__(self) -> str:
         return f"Edit {self.pk}: {self.prompt[:40]}"
