@@ -27,10 +27,18 @@
   }
 
   // A poll's request while the stream is open: skipped (events trigger it instead).
+  // An event's request with nothing on this page to update (no pending card for the
+  // poll to name): skipped too, as the poll itself would be.
   document.addEventListener("htmx:confirm", (event) => {
-    if (!open.size || !event.detail.elt.closest("[data-poll-fallback]")) return;
+    const elt = event.detail.elt;
+    if (!elt.closest("[data-poll-fallback]")) return;
     const cause = event.detail.triggeringEvent;
-    if (cause && typeof cause.type === "string" && cause.type.startsWith("sse:")) return;
-    event.preventDefault();
+    const pushed = cause && typeof cause.type === "string" && cause.type.startsWith("sse:");
+    if (pushed) {
+      const include = elt.getAttribute("hx-include");
+      if (include && !document.querySelector(include)) event.preventDefault();
+      return;
+    }
+    if (open.size) event.preventDefault();
   });
 })();

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from .conftest import open_more_options, sign_in
 
@@ -31,7 +32,7 @@ def test_upload_two_photos_edit_and_download(
     assert page.get_by_text("No edits yet").is_visible()
 
     page.get_by_label("Photos", exact=True).set_input_files([str(first), str(second)])
-    assert page.locator(".preview").count() == 2
+    expect(page.locator(".preview")).to_have_count(2)  # upload.js reads each file first
     # A remove button per preview, named for the photo it removes.
     assert page.get_by_role("button", name="Remove apples.png").is_visible()
     page.get_by_label("What should change?").fill("Put these items in a gift basket")
