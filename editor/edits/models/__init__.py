@@ -2,7 +2,7 @@
 an edit's state is in states.py; the usage ledger the limits count is ledger.py; the
 previews a streamed edit shows while it runs are previews.py; the workers' heartbeats
 (read by /healthz) are heartbeat.py; changes.py is the log the open pages' event streams
-read.
+read; keyset.py pages a queryset by cursor (the gallery's Older/Newer).
 Everything is importable from here, as `from editor.edits.models import Edit, Status`;
 migrations name the upload and token functions by this path."""
 
