@@ -1,20 +1,25 @@
 """What the benchmarks share: starting Retouch's processes on 127.0.0.1 (the simulator,
-gunicorn as the Procfile runs it) on a temporary data folder, signing in, posting the edit
-form as htmx does, reading the app's SQLite file, and reading processes' memory and CPU
-from /proc. Everything started is stopped at the end; every wait is bounded."""
+gunicorn as the Procfile runs it) on a temporary data folder, a throw-away PostgreSQL
+server, signing in, posting the edit form as htmx does, reading the app's database, and
+reading processes' memory and CPU from /proc. Everything started is stopped at the end;
+every wait is bounded."""
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import html
 import http.client
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -26,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 # SQLite file read-only.
 from tests.processes import free_port as free_port  # noqa: E402
 from tests.processes import manage  # noqa: E402
+from tests.processes import query_app as query_app  # noqa: E402
 from tests.processes import query_read_only as query_read_only  # noqa: E402
 
 PASSWORD = "benchmark-password-1"  # noqa: S105 - a throwaway local account
@@ -92,6 +98,67 @@ def start_simulator(procs: Processes, latency: float) -> tuple[str, int]:
                 threading.Thread(target=lambda: [*proc.stdout], daemon=True).start()
                 return match.group(1), proc.pid
     raise SystemExit("the simulator did not start")
+
+
+@contextlib.contextmanager
+def throwaway_postgres(workdir: Path):
+    """A private PostgreSQL server on 127.0.0.1, as scripts/test-postgres starts one
+    (Debian's server binaries; run as the postgres user when this runs as root, as initdb
+    requires; fsync off; PostgreSQL's other defaults, 100 connections among them), with a
+    database `retouch`: yields its URL, then stops it (its files go with `workdir`)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
+    if not found:
+        raise SystemExit("PostgreSQL is not installed (scripts/test-postgres installs it).")
+    pg_bin = found[-1]
+    run_as = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+    data = workdir / "pg"
+    data.mkdir()
+    if run_as:
+        workdir.chmod(0o755)  # the postgres user walks into it
+        shutil.chown(data, "postgres")
+    port = free_port()
+
+    def pg(*command: str) -> None:
+        done = subprocess.run([*run_as, *command], capture_output=True, text=True, timeout=120)  # noqa: S603
+        if done.returncode:
+            raise SystemExit(f"{command[0]} failed: {done.stderr or done.stdout}")
+
+    pg(f"{pg_bin}/initdb", "-D", f"{data}/data", "-U", "retouch", "--auth=trust", "-E", "UTF8")
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    log = f"{data}/server.log"
+    pg(
+        f"{pg_bin}/pg_ctl",
+        "-D",
+        f"{data}/data",
+        "-l",
+        log,
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        options,
+        "start",
+    )
+    try:
+        pg(f"{pg_bin}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "retouch", "retouch")
+        yield f"postgres://retouch@127.0.0.1:{port}/retouch"
+    finally:
+        subprocess.run(  # noqa: S603
+            [*run_as, f"{pg_bin}/pg_ctl", "-D", f"{data}/data", "-m", "immediate", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+
+
+def postgres_cpu(workdir: Path) -> float:
+    """CPU seconds of the throw-away PostgreSQL server under `workdir`: the postmaster, its
+    live children and those it has reaped (every backend whose connection closed)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    postmaster = int((workdir / "pg" / "data" / "postmaster.pid").read_text().split()[0])
+    total = cpu_seconds(postmaster)
+    with open(f"/proc/{postmaster}/stat") as fh:
+        fields = fh.read().rpartition(")")[2].split()
+    return total + (int(fields[13]) + int(fields[14])) / ticks
 
 
 def app_env(workdir: Path, api_url: str, public_url: str, **extra: str) -> dict[str, str]:
@@ -203,14 +270,19 @@ def print_verdict(target: str, ok: bool, detail: str = "") -> bool:
 
 
 class CpuMeter:
-    """CPU seconds each named process (group) used between start() and the readings."""
+    """CPU seconds each named process (group) used between start() and the readings;
+    `more` names functions that read other processes' CPU seconds (`postgres_cpu`)."""
 
-    def __init__(self, processes: dict[str, list[int]]) -> None:
+    def __init__(
+        self, processes: dict[str, list[int]], more: dict[str, Callable[[], float]] | None = None
+    ) -> None:
         self.processes = processes
+        self.more = more or {}
         self.start()
 
     def _now(self) -> dict[str, float]:
         figures = {name: sum(map(cpu_seconds, pids)) for name, pids in self.processes.items()}
+        figures |= {name: read() for name, read in self.more.items()}
         own = os.times()
         figures["benchmark client"] = own.user + own.system
         return figures

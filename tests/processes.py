@@ -1,9 +1,12 @@
 """Retouch as separate processes, for tests that kill them: gunicorn, `manage.py worker`
-and `manage.py reconcile` subprocesses on a temporary SQLite file, as `make run` starts
-them.
+and `manage.py reconcile` subprocesses on a temporary SQLite file (or the PostgreSQL
+database a `DATABASE_URL` in their environment names), as `make run` starts them. Several
+stacks with data folders of their own and one database between them are several
+machines (tests/test_many_machines.py).
 
-The test process reads the database file directly (sqlite3, read-only), because its
-own Django connection points at the test database.
+The test process reads the app's database directly (the SQLite file read-only, or a
+PostgreSQL connection of its own), because its own Django connection points at the
+test database.
 """
 
 from __future__ import annotations
@@ -52,6 +55,24 @@ def query_read_only(db_path: Path, sql: str, params: tuple = ()) -> list[sqlite3
         return db.execute(sql, params).fetchall()
     finally:
         db.close()
+
+
+def query_postgres(url: str, sql: str, params: tuple = ()) -> list[dict]:
+    """Rows from the app's PostgreSQL database, on a connection of the caller's own (the
+    `?` placeholders of the SQLite queries become psycopg's `%s`, a literal `%` its `%%`);
+    timestamps come back as datetimes, where SQLite gives their text."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10) as db:
+        return db.execute(sql.replace("%", "%%").replace("?", "%s"), params).fetchall()
+
+
+def query_app(env: dict[str, str], sql: str, params: tuple = ()) -> list:
+    """Rows from the database of the processes started with `env`."""
+    if env.get("DATABASE_URL"):
+        return query_postgres(env["DATABASE_URL"], sql, params)
+    return query_read_only(Path(env["RETOUCH_DATA_DIR"]) / "db.sqlite3", sql, params)
 
 
 class ProcessStack:
@@ -114,8 +135,10 @@ class ProcessStack:
                 time.sleep(0.2)
         raise RuntimeError(f"gunicorn did not start; see {self.log_path}")
 
-    def start_worker(self, threads: int = 2, **env: str) -> subprocess.Popen:
-        return self._start("worker", "--threads", str(threads), "--interval", "0.1", **env)
+    def start_worker(self, threads: int = 2, worker_id: str = "", **env: str) -> subprocess.Popen:
+        """`manage.py worker`; `worker_id` names it in the task rows it claims."""
+        named = ("--worker-id", worker_id) if worker_id else ()
+        return self._start("worker", "--threads", str(threads), "--interval", "0.1", *named, **env)
 
     def start_reconciler(self, **env: str) -> subprocess.Popen:
         return self._start("reconcile", **env)
@@ -200,8 +223,8 @@ class ProcessStack:
 
     # -- reading the database -----------------------------------------------------------------
 
-    def query(self, sql: str, *params) -> list[sqlite3.Row]:
-        return query_read_only(self.data_dir / "db.sqlite3", sql, params)
+    def query(self, sql: str, *params) -> list:
+        return query_app(self.env, sql, params)
 
     def edits(self) -> list[sqlite3.Row]:
         return self.query(
