@@ -445,3 +445,21 @@ def _bucket_origins(options: dict) -> list[str]:
 
 if RETOUCH_MEDIA_REDIRECT and MEDIA_STORAGE_BACKEND.endswith("S3MediaStorage"):
     SECURE_CSP["img-src"] = [*SECURE_CSP["img-src"], *_bucket_origins(_media_options)]
+
+# --- PostgreSQL connection pool -------------------------------------------------------------
+# RETOUCH_DB_POOL=N gives each process a pool of at most N PostgreSQL connections (Django's
+# own, psycopg_pool) instead of one persistent connection per thread (CONN_MAX_AGE is then
+# 0). A page or a task takes one and hands it back at its end; a worker's thread also
+# while the service works on its edit (delivery.release_connection), so its threads share
+# a few. Measured (benchmarks/db_pool.py): no change in page or burst latency, a sync
+# burst's peak connections 62 -> 24. Off by default; worth it where machines share one
+# PostgreSQL (README, "Running in production"). A web process needs RETOUCH_WEB_THREADS + 2.
+RETOUCH_DB_POOL = envint("RETOUCH_DB_POOL", 0) or 0
+if RETOUCH_DB_POOL and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": RETOUCH_DB_POOL,
+        # A thread waits this long for a free connection before its page or task fails.
+        "timeout": envfloat("RETOUCH_DB_POOL_TIMEOUT", 30),
+    }

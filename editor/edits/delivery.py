@@ -218,7 +218,11 @@ def holding(edit: Edit) -> Iterator[None]:
     def renew() -> None:
         try:
             while not stop.wait(seconds / 3):
-                if not snapshot.renew_lease(seconds):
+                renewed = snapshot.renew_lease(seconds)
+                # No connection kept between renewals: a worker renewing the leases of
+                # 25 long edits would hold 25 more (PostgreSQL allows 100 in all).
+                connections.close_all()
+                if not renewed:
                     if not stop.is_set():
                         log.warning("Edit %s: lease lost while working on it", snapshot.pk)
                     return
@@ -236,6 +240,16 @@ def holding(edit: Edit) -> Iterator[None]:
         thread.join(timeout=10)
 
 
+def release_connection() -> None:
+    """While the service takes an edit (an upload) or works on a sync one (10-60 s,
+    previews apart) the thread reads and writes nothing: its connection goes back to the
+    pool (RETOUCH_DB_POOL), so that a worker's threads share a few; a persistent one is
+    kept, as it would only be opened again. Not inside a transaction (a test's)."""
+    connection = connections["default"]
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+
+
 def run_attempt(edit_id: int) -> str:
     """One attempt at an edit; returns what happened, for the task result and the logs."""
     mode = delivery_mode()
@@ -248,6 +262,7 @@ def run_attempt(edit_id: int) -> str:
             request = build_request(edit, stack)
             if mode == Delivery.CALLBACK:
                 request.callback_url = callback_url(edit)
+                release_connection()  # the upload of large photos takes a while
                 accepted = client.submit(request)
             else:
                 result = edit_with_previews(edit, client, request)
@@ -274,11 +289,14 @@ def edit_with_previews(
     previews."""
     partials = partial_images_for(edit.model)
     if not partials:
+        release_connection()
         return client.run(request)
     earlier = edit.previews.count()  # from attempts whose stream broke
     stream = client.edit_stream(request, partials)
+    release_connection()
     for partial in stream:
         PreviewImage.store(edit, partial.index, partial.data)
+        release_connection()
     assert stream.result is not None  # set whenever the iteration ends without raising
     result = stream.result
     if earlier or stream.partials:

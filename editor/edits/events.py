@@ -357,13 +357,15 @@ def _live_sessions(listeners: list[Listener]) -> set[str] | None:
 
 
 class _Notifications:
-    """PostgreSQL: a connection of its own that LISTENs on the change channel."""
+    """PostgreSQL: a connection of its own that LISTENs on the change channel, opened
+    outside any connection pool (RETOUCH_DB_POOL): it is held for as long as the feed
+    runs, and closed, never handed back to a pool with a LISTEN on it."""
 
     def __init__(self) -> None:
         from .models.changes import CHANNEL
 
         database = connections["default"]
-        self.connection = database.get_new_connection(database.get_connection_params())
+        self.connection = database.Database.connect(**database.get_connection_params())
         self.connection.autocommit = True
         self.connection.execute(f"LISTEN {CHANNEL}")
 
