@@ -59,9 +59,11 @@ def create_edit(
 
     The files are written first, then the rows in one short transaction, which also
     checks and counts the start (limits.admit): on SQLite one writer at a time gets in,
-    and nobody should wait while another writes files. If the rows cannot be stored,
-    the files written for them are removed again. StorageUnavailable (and nothing
-    stored) when the media storage cannot take the files.
+    and nobody should wait while another writes files. The check comes last: it locks
+    the person's and the team's rows until the commit, and on PostgreSQL the person's
+    other starts wait for that lock. If the rows cannot be stored, the files written for
+    them are removed again. StorageUnavailable (and nothing stored) when the media
+    storage cannot take the files.
     """
     written: list[str] = []
     try:
@@ -84,12 +86,12 @@ def create_edit(
             written.append(edit.mask.name)
         with transaction.atomic():
             edit.save()
-            limits.admit(edit.team, membership.user, LedgerEntry.Kind.STARTED, edit)
             for source in sources:
                 source.edit = edit
             SourceImage.objects.bulk_create(sources)
             Activity.objects.record(edit.team, membership.user, Activity.Verb.EDIT_CREATED, prompt)
             enqueue_edit(edit)
+            limits.admit(edit.team, membership.user, LedgerEntry.Kind.STARTED, edit)
     except Exception:
         _remove(written)
         raise
@@ -270,7 +272,6 @@ def create_batch(
             for edit in edits:
                 edit.batch = batch
                 edit.save()
-            limits.admit(team, user, LedgerEntry.Kind.STARTED, *edits)
             for edit, source in zip(edits, sources, strict=True):
                 source.edit = edit
             SourceImage.objects.bulk_create(sources)
@@ -278,6 +279,7 @@ def create_batch(
             Activity.objects.record(team, user, Activity.Verb.EDIT_CREATED, summary)
             for edit in edits:
                 enqueue_edit(edit)
+            limits.admit(team, user, LedgerEntry.Kind.STARTED, *edits)  # last: see create_edit
     except Exception:
         _remove(written)
         raise
