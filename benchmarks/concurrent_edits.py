@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/concurrent_edits.py [--latency 20] [--callback-edits 200]
         [--sync-edits 20] [--workers 2] [--threads 10] [--size 1024x1024] [--repeat 1]
-        [--database sqlite|postgres|both] [--env NAME=VALUE] [--plain-form]
+        [--database sqlite|postgres|both] [--pg-waits] [--env NAME=VALUE] [--plain-form]
 
 Runs the real thing as separate processes on a temporary SQLite file (`--database
 postgres`: a throw-away PostgreSQL server on 127.0.0.1, started as scripts/test-postgres
@@ -21,7 +21,9 @@ process, and the worker processes' memory. Everything runs on the same cores, th
 simulator and PostgreSQL included (the simulator stands in for a service on other
 machines; its drawing runs at a lower priority, half-way through the latency). CPU
 speed on a shared machine varies from run to run, so `--repeat N` runs each mode N
-times and prints min / median / max. Everything it starts is stopped at the end,
+times and prints min / median / max. `--pg-waits` also prints what PostgreSQL's backends
+were found doing (sampled every 20 ms): running, waiting for a lock (and which), or
+waiting for their client inside a transaction. Everything it starts is stopped at the end,
 whatever happens; every wait is bounded.
 """
 
@@ -38,6 +40,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,6 +49,7 @@ import requests
 from PIL import Image
 from stack import (
     CpuMeter,
+    PgActivity,
     Processes,
     app_env,
     form_field,
@@ -384,6 +388,7 @@ def run_on(
     )
     pids = {"simulator": [simulator_pid], "gunicorn": [web.pid]}
     more_cpu = {"postgres": lambda: postgres_cpu(workdir)} if database_url else None
+    waits = bool(database_url and args.pg_waits)
     ratios: dict[str, list[float]] = {}
     targets = targets_for(database, args.batch)
     try:
@@ -393,8 +398,12 @@ def run_on(
                     continue
                 if args.repeat > 1:
                     print(f"\n-- {DATABASES[database]}, run {run + 1} of {args.repeat}")
-                result = run_mode(mode, count, args, procs, env, url, sim_url, pids, more_cpu)
+                with PgActivity(database_url, 0.02) if waits else nullcontext() as activity:
+                    result = run_mode(mode, count, args, procs, env, url, sim_url, pids, more_cpu)
                 report(result, args.latency, targets[mode])
+                if activity:
+                    print("  PostgreSQL      backends found busy, on average (pg_stat_activity):")
+                    print("\n".join(f"    {line}" for line in activity.top()))
                 ok = result["stuck"] == 0 and result["ratio"] is not None
                 ratios.setdefault(mode, []).append(result["ratio"] if ok else float("inf"))
     finally:
@@ -451,6 +460,11 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="an environment variable for Retouch's processes (repeatable), e.g. a setting "
         "to compare",
+    )
+    parser.add_argument(
+        "--pg-waits",
+        action="store_true",
+        help="PostgreSQL: sample pg_stat_activity every 20 ms and print what backends waited on",
     )
     parser.add_argument(
         "--plain-form",

@@ -44,6 +44,7 @@ import requests
 from concurrent_edits import start_edits
 from stack import (
     CpuMeter,
+    PgActivity,
     Processes,
     app_env,
     free_port,
@@ -56,36 +57,6 @@ from stack import (
 )
 
 TIMEOUT = 60.0
-
-
-class ConnectionCount(threading.Thread):
-    """The most client connections PostgreSQL had open at once, sampled every 0.1 s (this
-    sampler's own not counted)."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.peak = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as db:
-            deadline = time.monotonic() + 900
-            while not self.stop.is_set() and time.monotonic() < deadline:
-                (count,) = db.execute(
-                    "SELECT count(*) - 1 FROM pg_stat_activity"
-                    " WHERE backend_type = 'client backend'"
-                ).fetchone()
-                self.peak = max(self.peak, count)
-                self.stop.wait(0.1)
-
-    def __enter__(self) -> ConnectionCount:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop.set()
-        self.join(timeout=5)
 
 
 class Load(threading.Thread):
@@ -166,7 +137,7 @@ def burst(mode: str, count: int, latency: float, threads: int, ctx: dict, load_p
         {"postgres": lambda: postgres_cpu(ctx["workdir"])},
     )
     load = Load(ctx["session"], url + "/", ctx["page_clients"], 100_000) if load_pages else None
-    with ConnectionCount(ctx["admin_url"]) as connections:
+    with PgActivity(ctx["admin_url"]) as connections:
         if load:
             load.start()
         t0 = time.monotonic()

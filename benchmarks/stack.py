@@ -161,6 +161,59 @@ def postgres_cpu(workdir: Path) -> float:
     return total + (int(fields[13]) + int(fields[14])) / ticks
 
 
+class PgActivity(threading.Thread):
+    """What PostgreSQL's client backends were doing, sampled every `interval` s from
+    pg_stat_activity on a connection of its own (not counted) while the block runs: the
+    most connections open at once, and how often backends were found busy (running, or
+    inside a transaction waiting for their client) and on what they waited. The sampling
+    ends quietly if the server goes away."""
+
+    def __init__(self, url: str, interval: float = 0.1, max_seconds: float = 900) -> None:
+        super().__init__(daemon=True)
+        self.url, self.interval, self.max_seconds = url, interval, max_seconds
+        self.peak = 0
+        self.samples = 0
+        self.busy: dict[str, int] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        sql = (
+            "SELECT state, wait_event_type, wait_event, left(query, 60) FROM pg_stat_activity"
+            " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        deadline = time.monotonic() + self.max_seconds
+        try:
+            with psycopg.connect(self.url, autocommit=True) as db:
+                while not self.stop.is_set() and time.monotonic() < deadline:
+                    rows = db.execute(sql).fetchall()
+                    self.samples += 1
+                    self.peak = max(self.peak, len(rows))
+                    for state, kind, event, query in rows:
+                        if state in ("active", "idle in transaction"):
+                            what = f"{state}: {kind or 'CPU'} {event or ''}".strip()
+                            if kind == "Lock":
+                                what += f" ({' '.join(query.split())[:50]}…)"
+                            self.busy[what] = self.busy.get(what, 0) + 1
+                    self.stop.wait(self.interval)
+        except psycopg.Error:
+            pass
+
+    def top(self, count: int = 6) -> list[str]:
+        """The commonest findings: how many backends on average were found so."""
+        ranked = sorted(self.busy.items(), key=lambda item: -item[1])[:count]
+        return [f"{n / max(1, self.samples):5.2f}  {what}" for what, n in ranked]
+
+    def __enter__(self) -> PgActivity:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.join(timeout=5)
+
+
 def app_env(workdir: Path, api_url: str, public_url: str, **extra: str) -> dict[str, str]:
     """The environment of Retouch's processes: a data folder of their own (SQLite unless
     `extra` names a DATABASE_URL), the API at `api_url`, quiet logs."""
