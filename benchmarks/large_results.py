@@ -9,8 +9,9 @@ a photograph: ~11 MB as PNG, not a flat fill) is drawn once, then:
 
 1. In this process, with Django set up on a temporary data folder (SQLite, media): the
    time of `services.store_results` for an edit whose answer is that PNG (what the worker
-   does when an edit finishes) and of `ResultImage.ensure_thumbnail` (what the gallery
-   does when somebody first looks), `--runs` times each: min / median / max, and how far
+   does when an edit finishes, the thumbnail made with it) and of
+   `ResultImage.ensure_thumbnail` (what the gallery does when somebody first looks: next
+   to nothing once the thumbnail exists), `--runs` times each: min / median / max, and how far
    each step raised this process's peak RSS (VmHWM, reset before each step). The same
    picture as a JPEG (what output_format=jpeg returns) is timed too, for reference.
    Targets for the PNG: ≤ 0.5 s each (median).

@@ -1,5 +1,6 @@
-"""4K results (3840 x 2160): stored from their header alone, given a gallery thumbnail in
-one decode, and a damaged one handled as any other (editor/edits/imaging.py). How long
+"""4K results (3840 x 2160): sized from their header alone, given a gallery thumbnail in
+one decode as they are stored, and a damaged one handled as any other
+(editor/edits/imaging.py). How long
 each step takes is measured by benchmarks/large_results.py, not here."""
 
 import io
@@ -50,9 +51,9 @@ def slots(monkeypatch) -> list[str]:
     taken: list[str] = []
     real = imaging.decode_slot
 
-    def counted(name=None):
+    def counted(name=None, wait=None):
         taken.append(name or "result")
-        return real(name)
+        return real(name, wait)
 
     monkeypatch.setattr(imaging, "decode_slot", counted)
     return taken
@@ -69,22 +70,24 @@ def stored(fieldfile) -> bytes:
         return fh.read()
 
 
-def test_a_4k_png_result_is_stored_byte_for_byte_with_its_size_and_no_decode(owner, png_4k, slots):
+def test_a_4k_png_result_is_stored_byte_for_byte_with_its_size_and_thumbnail_in_one_decode(
+    owner, png_4k, slots
+):
     result = finished_with(owner, png_4k).results.get()
     assert (result.width, result.height) == SIZE
     assert result.size_bytes == len(png_4k)
     assert stored(result.file) == png_4k
-    assert not result.thumbnail
-    assert slots == []
+    assert result.thumbnail  # made from the bytes in hand, before the commit
+    assert slots == ["result"]
 
 
 def test_a_4k_png_cut_short_is_stored_with_the_size_its_header_gives(owner, png_4k, slots):
-    # Decoding it would fail: only a header read can give its size.
+    # Decoding it fails: only a header read can give its size, and no thumbnail is made.
     cut = png_4k[: len(png_4k) // 2]
     result = finished_with(owner, cut).results.get()
     assert (result.width, result.height) == SIZE
     assert stored(result.file) == cut
-    assert slots == []
+    assert not result.thumbnail
 
 
 def test_a_4k_results_thumbnail_is_640_on_its_longer_side_and_made_in_one_decode(

@@ -125,14 +125,25 @@ def test_an_edit_is_stored_sent_and_shown_from_the_bucket(bucket, s3, upstream, 
     assert body(shown) == photo and shown["Content-Disposition"].startswith("inline;")
 
 
+def test_a_stored_result_has_its_thumbnail_in_the_bucket(bucket, s3, alice):
+    edit = make_edit(personal_team(alice), alice, sources=0, status=Status.RUNNING)
+    answer = Answered(data=image_bytes((900, 600), (30, 90, 160)), content_type="image/png")
+    assert store_results(edit, EditResult(images=[answer]))
+    result = edit.results.get()
+    assert result.thumbnail.name.startswith("thumbnails/")
+    with Image.open(io.BytesIO(s3.object(bucket, result.thumbnail.name))) as thumb:
+        assert thumb.size == (640, 427)
+
+
 def test_a_result_without_thumbnail_gets_one_drawn_from_the_bucket_and_kept_there(
     bucket, s3, alice, alice_client
 ):
     edit = make_edit(personal_team(alice), alice, sources=0, status=Status.RUNNING)
     answer = Answered(data=image_bytes((900, 600), (30, 90, 160)), content_type="image/png")
     assert store_results(edit, EditResult(images=[answer]))
+    # As one whose thumbnail could not be made while it was stored (no decode slot).
+    edit.results.update(thumbnail="")
     result = edit.results.get()
-    assert not result.thumbnail
 
     response = alice_client.get(reverse("edit_result_thumbnail", args=[edit.pk, 0]))
 

@@ -60,7 +60,7 @@ from editor.upstream import (
 from editor.upstream.error_messages import TRY_AGAIN, english
 
 from .costs import TOKENS_PER_PARTIAL_IMAGE
-from .media import STORAGE_ERRORS, StorageUnavailable
+from .media import StorageUnavailable
 from .models import Delivery, Edit, HeldResult, PreviewImage, Status
 from .queueing import queue_attempt, queue_callback
 from .services import store_results, upstream_client
@@ -291,7 +291,8 @@ def edit_with_previews(
     if not partials:
         release_connection()
         return client.run(request)
-    earlier = edit.previews.count()  # from attempts whose stream broke
+    # From earlier attempts whose stream broke (the first attempt has none to count).
+    earlier = edit.previews.count() if edit.attempts > 1 else 0
     stream = client.edit_stream(request, partials)
     release_connection()
     for partial in stream:
@@ -315,7 +316,10 @@ def edit_with_previews(
 def _tidy_previews(edit: Edit, outcome: str) -> str:
     """Previews go once the edit has its outcome (they stay while it waits for another
     attempt, so its card keeps showing the latest). Returns `outcome`."""
-    if outcome != "retrying" and not Edit.objects.filter(pk=edit.pk).pending().exists():
+    if outcome in ("retrying", "succeeded"):  # succeeded: gone in its commit (succeed())
+        return outcome
+    # Failed, or no longer ours: it may be pending still, in another worker's hands.
+    if not Edit.objects.filter(pk=edit.pk).pending().exists():
         PreviewImage.discard(edit)
     return outcome
 
@@ -340,23 +344,8 @@ def finish(edit: Edit, result: EditResult) -> str:
             request_id=result.request_id or "",
         )
         return "failed"
-    if not stored:
-        return "lease-lost"
-    _make_thumbnails(edit)
-    return "succeeded"
-
-
-def _make_thumbnails(edit: Edit) -> None:
-    """The gallery thumbnails, made here in the finishing task right after the results
-    are stored, so the card that turns "Done" at the next poll shows its picture at once
-    instead of waiting on the first look to decode it. Each decode holds one of this
-    process's decode slots; one that cannot be made now (no slot in time, an image that
-    does not decode) is left to the first look (ResultImage.ensure_thumbnail)."""
-    for result in edit.results.all():
-        try:
-            result.ensure_thumbnail()
-        except STORAGE_ERRORS as exc:  # storage trouble: the result itself is stored and shown
-            log.warning("Edit %s: thumbnail %s not made (%s)", edit.pk, result.position, exc)
+    # With their thumbnails (store_results): the card that turns "Done" shows its picture.
+    return "succeeded" if stored else "lease-lost"
 
 
 def after_failure(edit: Edit, exc: UpstreamError) -> str:

@@ -67,13 +67,14 @@ def pixel_limit(max_pixels: int) -> int:
 
 
 @contextmanager
-def decode_slot(name: str | None = None) -> Iterator[None]:
+def decode_slot(name: str | None = None, wait: float | None = None) -> Iterator[None]:
     """Hold one of this process's DECODE_SLOTS while decoding.
 
-    When none frees up within DECODE_WAIT_SECONDS: a ValidationError for an upload (`name`
-    given), else TimeoutError (an OSError, so thumbnails treat it as "not now").
+    When none frees up within `wait` seconds (DECODE_WAIT_SECONDS by default): a
+    ValidationError for an upload (`name` given), else TimeoutError (an OSError, so
+    thumbnails treat it as "not now").
     """
-    if not _decode_slots.acquire(timeout=DECODE_WAIT_SECONDS):
+    if not _decode_slots.acquire(timeout=DECODE_WAIT_SECONDS if wait is None else wait):
         if name is None:
             raise TimeoutError("no decode slot became free")
         raise ValidationError(
@@ -214,9 +215,8 @@ def result_size(data: bytes) -> tuple[int, int]:
 
     `Image.open` reads the header only (a PNG's IHDR, a JPEG's SOF marker): no pixel is
     decoded and BytesIO shares the bytes rather than copying them, so a 4K result costs
-    microseconds and no memory here. Results are decoded once, by make_thumbnail() when
-    somebody first looks at one, not while finishing: a burst of 200 edits finishing at
-    once then costs no decoding at all.
+    microseconds and no memory here. Results are decoded once, by make_thumbnail(), from
+    the same bytes before they are committed (services.store_results).
     """
     with Image.open(io.BytesIO(data)) as image:
         return image.size
@@ -227,16 +227,17 @@ def result_size(data: bytes) -> tuple[int, int]:
 REDUCING_GAP = 2.0
 
 
-def make_thumbnail(fileobj: BinaryIO) -> bytes:
+def make_thumbnail(fileobj: BinaryIO, wait: float | None = None) -> bytes:
     """Decode a result and shrink it to a WebP thumbnail for the gallery (one of
-    DECODE_ERRORS when it cannot be decoded, or not now)."""
+    DECODE_ERRORS when it cannot be decoded, or not now: no decode slot within `wait`
+    seconds, DECODE_WAIT_SECONDS by default)."""
     with Image.open(fileobj) as image:
         guard = Image.MAX_IMAGE_PIXELS
         if guard and image.width * image.height > guard:
             raise Image.DecompressionBombError(
                 f"{image.width}×{image.height} is more than {guard} pixels"
             )
-        with decode_slot():
+        with decode_slot(wait=wait):
             # A JPEG is decoded at 1/2, 1/4 or 1/8 scale (draft, chosen before load; still
             # at least REDUCING_GAP times the thumbnail): a 3840×2160 one as 1920×1080,
             # a quarter of the pixels and memory. The scale is chosen before the EXIF turn,

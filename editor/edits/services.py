@@ -2,6 +2,7 @@
 service sent back, deleting an edit with its files. Used by the views and by
 `delivery.py`; imports only models (and `queueing` to hand a new edit to the worker)."""
 
+import io
 import logging
 from collections.abc import Iterable
 
@@ -15,12 +16,16 @@ from editor.teams.models import Activity
 from editor.upstream import EditResult, ImagesClient
 
 from . import limits
-from .imaging import result_size
-from .media import writing
+from .imaging import DECODE_ERRORS, make_thumbnail, result_size
+from .media import STORAGE_ERRORS, writing
 from .models import Batch, Edit, LedgerEntry, ResultImage, SourceImage, Status
 from .queueing import queue_attempt
 
 log = logging.getLogger(__name__)
+
+# How long a finishing edit waits for a decode slot to make its thumbnails before the
+# commit (a 1024² PNG takes ~40 ms, a 4K one ~0.2 s); past it, they are made after.
+THUMBNAIL_WAIT_SECONDS = 1.0
 
 
 def upstream_client() -> ImagesClient:
@@ -128,9 +133,17 @@ def retry_edit(edit: Edit, *, by) -> bool:
 
 
 def store_results(edit: Edit, result: EditResult) -> bool:
-    """Keep every result byte-for-byte as the service returned it and mark the edit done;
-    False (and nothing kept) when the edit is no longer ours to finish. Thumbnails are
-    made when somebody first looks (ResultImage.ensure_thumbnail).
+    """Keep every result byte-for-byte as the service returned it, with its gallery
+    thumbnail, and mark the edit done; False (and nothing kept) when the edit is no longer
+    ours to finish.
+
+    Each thumbnail is made from the bytes in hand, before the commit that makes the
+    result visible: the card an open page fetches at that moment shows its picture at
+    once, and nobody reads the result back or decodes it a second time (a first look
+    racing the worker used to make one of its own). Making one waits at most
+    THUMBNAIL_WAIT_SECONDS for a decode slot, so a burst of edits finishing at once is
+    not held back from showing; one not made then is made after the commit, and one
+    that does not decode is left to the first look (ResultImage.ensure_thumbnail).
 
     Files are written before the rows; if anything fails half-way, or the worker's lease
     was lost meanwhile (the reconciler gave the edit to someone else or the deadline
@@ -140,6 +153,7 @@ def store_results(edit: Edit, result: EditResult) -> bool:
     """
     written: list[str] = []
     rows: list[ResultImage] = []
+    later: list[ResultImage] = []  # no decode slot in time: thumbnails after the commit
     try:
         for position, image in enumerate(result.images):
             # From the header alone: a 4K result is not decoded here (imaging.result_size).
@@ -160,6 +174,8 @@ def store_results(edit: Edit, result: EditResult) -> bool:
             with writing():
                 row.file.save(f"{position}.{row.extension}", ContentFile(image.data), save=False)
             written.append(row.file.name)
+            if not _add_thumbnail(row, image.data, written):
+                later.append(row)
             rows.append(row)
         finished = edit.succeed(result, rows)
     except Exception:
@@ -168,7 +184,35 @@ def store_results(edit: Edit, result: EditResult) -> bool:
     if not finished:
         log.warning("Edit %s was no longer ours to finish; its results were dropped", edit.pk)
         _remove(written)
+        return finished
+    for row in later:
+        try:
+            row.ensure_thumbnail()
+        except STORAGE_ERRORS as exc:  # the result itself is stored and shown
+            log.warning("Edit %s: thumbnail %s not made (%s)", edit.pk, row.position, exc)
     return finished
+
+
+def _add_thumbnail(row: ResultImage, data: bytes, written: list[str]) -> bool:
+    """Give a result about to be stored its thumbnail, made from `data` and written to
+    storage (its name goes on `written` for the clean-up). False when no decode slot was
+    free in time; True otherwise, also for an image that does not decode (left to the
+    first look, which shows the result as it is) or a thumbnail the storage refused."""
+    try:
+        thumbnail = make_thumbnail(io.BytesIO(data), wait=THUMBNAIL_WAIT_SECONDS)
+    except TimeoutError:
+        return False
+    except DECODE_ERRORS as exc:
+        log.warning("Edit %s: result %s does not decode (%s)", row.edit_id, row.position, exc)
+        return True
+    try:
+        row.thumbnail.save(f"{row.position}.webp", ContentFile(thumbnail), save=False)
+    except STORAGE_ERRORS as exc:
+        log.warning("Edit %s: thumbnail %s not stored (%s)", row.edit_id, row.position, exc)
+        row.thumbnail.name = ""
+        return True
+    written.append(row.thumbnail.name)
+    return True
 
 
 def _remove(names: list[str]) -> None:

@@ -146,8 +146,9 @@ def create(request: HttpRequest) -> HttpResponse:
         return redirect("home")
     if each:
         return batches.created(request, edit)
-    # Nobody has starred an edit that did not exist a moment ago, and it has no results yet.
-    edit.is_starred, edit.first_result = False, None
+    # Nobody has starred an edit that did not exist a moment ago, and it has no results
+    # or previews yet: its card needs no query.
+    edit.is_starred, edit.first_result, edit.shown_previews = False, None, []
     return render(request, "edits/created.html", {"edit": edit, "form": EditForm()})
 
 

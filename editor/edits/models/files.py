@@ -90,9 +90,10 @@ class ResultImage(ImageFileMixin):
         """Make the gallery thumbnail the first time somebody needs it; False when the
         result cannot be decoded (it is then shown as it is).
 
-        Usually made already by the finishing task (delivery.finish), right after the
-        results are stored; here when it could not be (no decode slot in time). Two
-        requests racing here both draw one, and the conditional update keeps one.
+        Usually made already with the result (services.store_results, in the worker);
+        here for one that could not be made then (no decode slot in time, a storage
+        hiccup, an image that does not decode). Two requests racing here both draw one,
+        and the conditional update keeps one.
         """
         if self.thumbnail:
             return True

@@ -148,7 +148,8 @@ class EditStateQuerySet(models.QuerySet):
         or held under its lease). Returns how many rows changed. Open pages hear of each
         (a Change row, in the same transaction)."""
         now = now or timezone.now()
-        with transaction.atomic(using=self.db):
+        # Inside a caller's transaction (succeed) no savepoint: an error here fails it whole.
+        with transaction.atomic(using=self.db, savepoint=False):
             # Read and locked first, so that the rows updated are among those recorded.
             ending = list(self.select_for_update().values_list("pk", "team_id", "batch_id"))
             if not ending:
@@ -203,10 +204,13 @@ class EditStates:
 
     def _write(self, rows: EditStateQuerySet, **changes: Any) -> bool:
         """Write `changes` to `rows` (this edit, if still in the state the caller expects)
-        and read the row back when they were written."""
-        done = self._update(rows, **changes)
-        if done:
-            self.refresh_from_db()
+        and read the row back when they were written: in the same transaction, so that
+        the change recorded for open pages needs no query of its own for the team."""
+        with transaction.atomic():
+            done = rows.update(**changes) == 1
+            if done:
+                self.refresh_from_db()
+                Change.objects.record_edit(self)
         return done
 
     def _change(self, rows: EditStateQuerySet, **changes: Any) -> bool:
@@ -315,21 +319,21 @@ class EditStates:
         """Final success with `images` (not saved yet; their files are): the row and the
         images are stored together, or not at all when the edit is no longer ours."""
         cost = estimate_cost(self.model, self.params, result.usage, len(images))
+        now = timezone.now()
+        changes = {
+            "upstream_created": result.created,
+            "upstream_elapsed": result.elapsed,
+            "usage": result.usage,
+            "cost_usd": cost,
+            **errors("", ""),
+            **known(trace_id=result.trace_id, task_id=result.task_id, request_id=result.request_id),
+        }
         with transaction.atomic():
-            done = self._finishable().finish(
-                Status.SUCCEEDED,
-                upstream_created=result.created,
-                upstream_elapsed=result.elapsed,
-                usage=result.usage,
-                cost_usd=cost,
-                **errors("", ""),
-                **known(
-                    trace_id=result.trace_id, task_id=result.task_id, request_id=result.request_id
-                ),
-            )
+            done = self._finishable().finish(Status.SUCCEEDED, now, **changes)
             if done:
                 ResultImage.objects.bulk_create(images)
                 HeldResult.objects.filter(edit_id=self.pk).delete()  # stored now, if held
+                self.previews.all().delete()  # the result replaces them, in the same commit
                 if cost is not None:  # counted for the budget, even once the edit is deleted
                     LedgerEntry.objects.create(
                         team_id=self.team_id,
@@ -338,8 +342,10 @@ class EditStates:
                         kind=LedgerEntry.Kind.COST,
                         cost_usd=cost,
                     )
-        if done:
-            self.refresh_from_db()
+        if done:  # what finish() wrote, set here rather than read back
+            written = {"status": Status.SUCCEEDED, "next_attempt_at": None, "finished_at": now}
+            for name, value in {**written, "updated_at": now, **RELEASED, **changes}.items():
+                setattr(self, name, value)
         return bool(done)
 
     def cancel(self, by) -> bool:
