@@ -36,6 +36,7 @@ from gunicorn.glogging import Logger
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
+_access = logging.getLogger("retouch.access")
 _CALLBACK_TOKEN = re.compile(r"(/hooks/edits/\d+/)[^/\s?\"]+")
 
 # The fields a line may carry, in the order plain lines show them.
@@ -122,6 +123,15 @@ class RequestLogContext:
                     response=response,
                     request=request,
                 )
+            # The access line, here rather than the server's: it carries the ids too
+            # (uvicorn's own access log, which cannot, is off: editor/web_worker.py).
+            _access.info(
+                '%s "%s %s" %s',
+                request.META.get("REMOTE_ADDR", "-"),
+                request.method,
+                request.get_full_path(),
+                response.status_code,
+            )
         response.headers["X-Request-ID"] = request_id
         return response
 

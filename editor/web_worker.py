@@ -25,6 +25,8 @@ class WebWorker(UvicornWorker):
         **UvicornWorker.CONFIG_KWARGS,
         "proxy_headers": False,
         "timeout_graceful_shutdown": 20,
+        # Access lines come from editor.logs.RequestLogContext, with the request's ids.
+        "access_log": False,
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

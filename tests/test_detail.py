@@ -55,7 +55,8 @@ def test_the_result_comes_first_with_download_and_edit_this_result_beside_it(
     assert f"?from={finished.pk}&amp;result=0" in hero and "Edit this result" in hero
     assert 'id="compare-range"' in hero and "Drag on the picture" in hero
     assert html.index('class="result-hero"') < html.index('<details class="tech-details">')
-    assert 'hx-trigger="every 2s"' not in html  # final: no polling
+    assert "hx-trigger=" not in html.split('id="edit-status"')[1].split(">")[0]  # final: no polling
+    assert "sse-connect" not in html
 
 
 def test_how_it_was_made_is_in_plain_words_with_the_estimated_cost(alice_client, finished):
@@ -112,7 +113,8 @@ def test_pending_detail_polls_its_own_status_partial_and_shows_progress(alice_cl
     edit = make_edit(personal_team(alice), alice, status=Status.RUNNING)
     url = reverse("edit_detail", args=[edit.pk])
     html = alice_client.get(url).content.decode()
-    assert 'hx-trigger="every 2s"' in html
+    assert 'hx-trigger="every 2s, sse:change" data-poll-fallback' in html
+    assert f'sse-connect="/events/?since=' in html and f'&amp;edit={edit.pk}"' in html
     assert "The result will appear here." in html and 'class="spinner"' in html
     assert "Known once it has finished." in html
     partial = alice_client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="edit-status")

@@ -65,7 +65,9 @@ def test_pending_cards_carry_their_status_for_the_single_poller(alice_client, al
     assert f'value="{pending.pk}:running" data-pending' in html
     assert f'value="{done.pk}:' not in html
     assert html.count('hx-get="/edits/updates/"') == 1
-    assert 'hx-trigger="poll"' in html  # app.js sends it every 2 s while a card is pending
+    # Run on each pushed change, or by app.js every 2 s while no event stream is open.
+    assert 'hx-trigger="poll, sse:change" data-poll-fallback' in html
+    assert 'hx-ext="sse" sse-connect="/events/' in html
 
 
 def test_poll_returns_nothing_when_nothing_changed(alice_client, alice):
