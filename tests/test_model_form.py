@@ -3,6 +3,7 @@ model shows only what it takes, and every invalid combination is refused in one 
 sentence naming the fix, before anything is stored or sent."""
 
 import io
+import re
 
 import pytest
 from django.urls import reverse
@@ -24,6 +25,14 @@ MASKED = [m.name for m in MODELS.values() if m.takes_mask]
 UNMASKED = [m.name for m in MODELS.values() if not m.takes_mask]
 ONE_PHOTO = [m.name for m in MODELS.values() if m.max_images == 1]
 TAKES_N = [m.name for m in MODELS.values() if m.accepts("n")]
+
+
+def chosen(models: str) -> tuple[str, str]:
+    """The model picker's selected option: its value and its label (the options also
+    carry each model's minimum photo side for upload.js)."""
+    match = re.search(r'<option value="([^"]+)"[^>]* selected>([^<]*)</option>', models)
+    assert match, "no model is selected"
+    return match.group(1), match.group(2)
 
 
 def mask_png(size=(64, 64)) -> bytes:
@@ -399,7 +408,7 @@ def test_at_the_gateway_the_picker_offers_its_models_and_preselects_gpt_image_2(
     settings.RETOUCH_SERVICE = "auto"
     html = alice_client.get("/").content.decode()
     models = picker(html)
-    assert '<option value="gpt-image-2" selected>GPT Image 2 — Best quality</option>' in models
+    assert chosen(models) == ("gpt-image-2", "GPT Image 2 — Best quality")
     assert ">GPT Image 2.5 Flare — Fastest</option>" in models
     assert ">GPT Image 2.5 Sunburst — Keeps faces and text</option>" in models
     assert 'value="nano-banana"' in models
@@ -417,7 +426,7 @@ def test_at_openai_the_picker_offers_openais_models_and_preselects_gpt_image_1_5
     settings.OPENAI_BASE_URL = "https://api.openai.com/v1"
     html = alice_client.get("/").content.decode()
     models = picker(html)
-    assert '<option value="gpt-image-1.5" selected>' in models
+    assert chosen(models)[0] == "gpt-image-1.5"
     assert 'value="dall-e-2"' in models and 'value="gpt-image-1-mini"' in models
     assert 'value="gpt-image-2"' not in models and 'value="nano-banana"' not in models
     assert 'name="mask"' in html  # gpt-image-1.5 takes a mask
@@ -436,7 +445,7 @@ def test_retouch_models_narrows_the_picker_and_what_may_be_posted(alice_client, 
     models = picker(alice_client.get("/").content.decode())
     assert models.count("<option") == 2
     # gpt-image-2 is not among them: the first one offered is preselected.
-    assert '<option value="gpt-image-2.5-flare" selected>' in models
+    assert chosen(models)[0] == "gpt-image-2.5-flare"
     response = post_edit(alice_client, photos("gpt-image-1"), model="gpt-image-1")
     assert_refused_and_nothing_sent(
         response, "GPT Image 1 is not offered at this service; choose one of:", upstream
@@ -462,7 +471,7 @@ def test_choosing_a_model_swaps_its_description_options_and_mask_together(alice_
 def test_a_refused_form_redraws_the_options_of_the_model_posted(alice_client, upstream):
     response = post_edit(alice_client, photos("gpt-image-2"), model="gpt-image-2", n="11")
     html = response.content.decode()
-    assert '<option value="gpt-image-2" selected>' in picker(html)
+    assert chosen(picker(html))[0] == "gpt-image-2"
     assert 'name="n" value="11"' in html
     assert "Options for GPT Image 2" in html
     assert response["HX-Retarget"] == "#edit-form"

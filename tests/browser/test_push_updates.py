@@ -44,7 +44,7 @@ def test_events_drive_the_gallery_without_polling(push_stack, browser, tmp_path,
         ),
     )
     sign_in(page, push_stack, "pia")
-    page.wait_for_function("document.documentElement.hasAttribute('data-live')")
+    page.wait_for_function("() => document.documentElement.hasAttribute('data-live')")
     page.evaluate(
         """() => { window.pushed = [];
         document.body.addEventListener('htmx:sseMessage',
