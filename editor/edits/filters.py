@@ -81,6 +81,14 @@ class GalleryFilterForm(forms.Form):
         return criteria
 
     @property
+    def drawing_key(self) -> str:
+        """Everything the drawn fields depend on besides the language: the values given
+        (an invalid one shows its error) and the members and models offered."""
+        given = [(name, self.data.getlist(name)) for name in self.fields] if self.is_bound else []
+        models = [name for name, _label in self.fields["model"].choices]
+        return repr((given, list(self.members), models))
+
+    @property
     def is_active(self) -> bool:
         return any(self.criteria().values())
 
