@@ -143,7 +143,8 @@ def main() -> None:
             browser = playwright.chromium.launch(
                 executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
             )
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            # Tall enough that every card is on screen: their pictures load lazily.
+            page = browser.new_page(viewport={"width": 1280, "height": 6000})
             page.goto(url + "/accounts/login/")
             page.fill("input[name=username]", "bench")
             page.fill("input[name=password]", PASSWORD)
