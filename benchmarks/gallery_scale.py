@@ -33,23 +33,21 @@ import argparse
 import json
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
-from glob import glob
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import free_port, manage  # noqa: E402
+from stack import throwaway_postgres  # noqa: E402
+
+from tests.processes import manage  # noqa: E402
 
 PAGE_TARGET_MS = 50
 LATER_TARGET_MS = 100
@@ -92,7 +90,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix=f"retouch-gallery-{database}-") as tmp:
             workdir = Path(tmp)
             if database == "postgres":
-                with throwaway_postgres(workdir, deadline) as url:
+                with throwaway_postgres(workdir) as url:
                     results[database] = run_child(args, workdir, deadline, DATABASE_URL=url)
             else:
                 results[database] = run_child(args, workdir, deadline)
@@ -126,48 +124,6 @@ def remaining(deadline: float) -> float:
     if left <= 0:
         raise SystemExit("out of time (--budget)")
     return left
-
-
-@contextmanager
-def throwaway_postgres(workdir: Path, deadline: float) -> Iterator[str]:
-    """A private PostgreSQL cluster on 127.0.0.1 (Debian's server binaries, run as the
-    postgres user when this runs as root, as initdb requires), its URL, then gone."""
-    found = sorted(glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
-    if not found:
-        raise SystemExit("PostgreSQL is not installed (scripts/test-postgres installs it).")
-    pg_bin = found[-1]
-    run_as = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
-    data = workdir / "pg"
-    data.mkdir()
-    if run_as:
-        workdir.chmod(0o755)  # the postgres user walks into it
-        shutil.chown(data, "postgres")
-    port = free_port()
-    log = data / "server.log"
-
-    def pg(*command: str, timeout: float = 120) -> None:
-        done = subprocess.run(  # noqa: S603
-            [*run_as, *command],
-            capture_output=True,
-            text=True,
-            timeout=min(timeout, remaining(deadline)),
-        )
-        if done.returncode:
-            raise SystemExit(f"{command[0]} failed: {done.stderr or done.stdout}")
-
-    pg(f"{pg_bin}/initdb", "-D", f"{data}/data", "-U", "retouch", "--auth=trust", "-E", "UTF8")
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    cluster = ["-D", f"{data}/data", "-l", str(log), "-w", "-t", "60", "-o", options]
-    pg(f"{pg_bin}/pg_ctl", *cluster, "start")
-    try:
-        pg(f"{pg_bin}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "retouch", "retouch")
-        yield f"postgres://retouch@127.0.0.1:{port}/retouch"
-    finally:
-        subprocess.run(  # noqa: S603
-            [*run_as, f"{pg_bin}/pg_ctl", "-D", f"{data}/data", "-m", "immediate", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
 
 
 # --- in the child process: seed, then measure ----------------------------------------
