@@ -114,7 +114,7 @@ def test_pending_detail_polls_its_own_status_partial_and_shows_progress(alice_cl
     url = reverse("edit_detail", args=[edit.pk])
     html = alice_client.get(url).content.decode()
     assert 'hx-trigger="every 2s, sse:change" data-poll-fallback' in html
-    assert f'sse-connect="/events/?since=' in html and f'&amp;edit={edit.pk}"' in html
+    assert 'sse-connect="/events/?since=' in html and f'&amp;edit={edit.pk}"' in html
     assert "The result will appear here." in html and 'class="spinner"' in html
     assert "Known once it has finished." in html
     partial = alice_client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="edit-status")
