@@ -38,14 +38,8 @@ from playwright.sync_api import sync_playwright
 from push_latency import Database, epoch
 from stack import PASSWORD, Processes, app_env, free_port, start_simulator, start_web
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
+from tests.processes import CHROMIUM, CHROMIUM_ARGS
+
 WAIT_FINAL_MS = 120_000
 
 # Each card's picture: the first moment an <img> inside it finished loading.
@@ -140,9 +134,7 @@ def main() -> None:
         print(f"{engine}; 2 web processes (uvicorn's worker), 1 worker × 25; Chromium")
 
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-            )
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             # Tall enough that every card is on screen: their pictures load lazily.
             page = browser.new_page(viewport={"width": 1280, "height": 6000})
             page.goto(url + "/accounts/login/")

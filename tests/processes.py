@@ -19,7 +19,11 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from PIL import Image
@@ -246,3 +250,34 @@ class ProcessStack:
                 return
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}\n{self.log()}")
+
+
+@contextmanager
+def private_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A database of its own on the PostgreSQL server at `server_url` (the test run's):
+    yields its URL, then drops it, whoever is still connected."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    server = urlsplit(server_url)
+    admin = server._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# The Chromium that browser tests and benchmarks drive: Debian's, with the flags this
+# machine needs (Playwright's own browser download cannot work here).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]

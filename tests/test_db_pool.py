@@ -8,11 +8,11 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
+
+from .processes import private_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
@@ -55,18 +55,8 @@ def test_the_pool_setting_leaves_sqlite_alone(tmp_path):
 @pytest.fixture
 def database():
     """A database of its own on the test run's PostgreSQL server."""
-    import psycopg
-
-    name = f"retouch_pool_{uuid.uuid4().hex[:8]}"
-    server = urlsplit(DATABASE_URL)
-    admin = server._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as db:
-        db.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as db:
-            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with private_database(DATABASE_URL, "retouch_pool") as url:
+        yield url
 
 
 # Eight threads, each running a query at once and handing its connection back as a task or

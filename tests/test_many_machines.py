@@ -28,14 +28,13 @@ import json
 import os
 import re
 import threading
-import uuid
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from .processes import ProcessStack
+from .processes import ProcessStack, private_database
 from .s3_server import S3Server
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
@@ -66,18 +65,8 @@ RECOVERED = re.compile(r"Edit (\d+): its worker stopped mid-attempt")
 @pytest.fixture(scope="module")
 def database():
     """A database of its own on the test run's PostgreSQL server, dropped afterwards."""
-    import psycopg
-
-    name = f"retouch_machines_{uuid.uuid4().hex[:8]}"
-    server = urlsplit(DATABASE_URL)
-    admin = server._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as db:
-        db.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as db:
-            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with private_database(DATABASE_URL, "retouch_machines") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from editor.simulator.server import Simulator
 
-from ..processes import PASSWORD, ProcessStack
+from ..processes import CHROMIUM, CHROMIUM_ARGS, PASSWORD, ProcessStack
 
 __all__ = [
     "LANGUAGES",
@@ -24,15 +24,6 @@ __all__ = [
 ]
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")
